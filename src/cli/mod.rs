@@ -1,0 +1,52 @@
+//! The `stib` command line: argument parsing and printing only; the library does the work.
+
+pub mod mi;
+
+use clap::{Parser, Subcommand};
+
+/// STIB: learn the symmetries of a property from samples (x, y) alone.
+///
+/// The Symmetry-Transformation Information Bottleneck (Wieser et al., NeurIPS 2020) splits a
+/// latent code into Z1, which holds everything about a property y, and Z0, which holds the rest
+/// of x and nothing about y. Moving in Z0 changes x but keeps y: a learned symmetry.
+#[derive(Debug, Parser)]
+#[command(name = "stib", version, about, long_about)]
+pub struct Cli {
+    /// Worker threads for parallel work (default: all cores).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Estimate the mutual information between two groups of columns of a CSV file
+    /// (Kraskov-Stoegbauer-Grassberger, k nearest neighbours).
+    Mi(mi::MiArgs),
+}
+
+/// Parses the command line, runs the command and returns the process exit code.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    if let Some(threads) = cli.threads {
+        if threads == 0 {
+            eprintln!("error: --threads must be at least 1");
+            return std::process::ExitCode::from(2);
+        }
+        // Only fails if a pool already exists, which cannot happen this early.
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+    }
+    let result = match cli.command {
+        Command::Mi(args) => mi::run(&args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::from(if err.is_user_error() { 2 } else { 1 })
+        }
+    }
+}

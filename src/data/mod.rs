@@ -1,0 +1,9 @@
+//! Data: the artificial spiral process and numeric tables read from CSV files.
+
+pub mod spiral;
+pub mod table;
+
+/// The folder of the shared data sets: `$STIB_DATA_DIR`, or `../shared/data` when unset.
+pub fn data_dir() -> std::path::PathBuf {
+    std::env::var_os("STIB_DATA_DIR").map_or_else(|| std::path::PathBuf::from("../shared/data"), Into::into)
+}

@@ -1,0 +1,21 @@
+//! # stib: the Symmetry-Transformation Information Bottleneck
+//!
+//! STIB (Wieser et al., "Inverse Learning of Symmetries", NeurIPS 2020) learns, from samples
+//! (x, y) alone, the transformations of x that leave a property y unchanged. An encoder maps x
+//! to a latent z = (Z0, Z1): Z1 holds everything about y, Z0 the rest of x and nothing about y.
+//! Decoders rebuild x from z and y from Z1; an adversary tries to predict y from Z0, and the
+//! Gaussian mutual information it finds (after a learned bijection of y) is driven to zero by
+//! alternating two optimisation steps. Moving in Z0 then changes x but not y.
+//!
+//! ## Module map
+//! - [`data`]: the artificial spiral process and numeric CSV tables.
+//! - [`mi`]: mutual information estimators: KSG (evaluation) and Gaussian (paper Eq. 8-9).
+//! - [`cli`]: the `stib` command line.
+//! - [`error`]: the one error type.
+
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod mi;
+
+pub use error::{Error, Result};

@@ -1,0 +1,5 @@
+//! The `stib` binary: see `stib --help`.
+
+fn main() -> std::process::ExitCode {
+    stib::cli::main()
+}

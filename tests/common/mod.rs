@@ -1,0 +1,41 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The shared data folder, from `STIB_DATA_DIR` (default `../shared/data`).
+///
+/// When `STIB_DATA_DIR` is set, a missing folder fails the test (CI never skips). When it is
+/// unset and the default folder is absent (a user's fresh clone), returns `None` and the test
+/// says that it skips.
+pub fn data_dir(test: &str) -> Option<PathBuf> {
+    match std::env::var_os("STIB_DATA_DIR") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            assert!(dir.is_dir(), "STIB_DATA_DIR={} is not a folder", dir.display());
+            Some(dir)
+        }
+        None => {
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+            if dir.is_dir() {
+                Some(dir)
+            } else {
+                eprintln!("{test}: skipped, no shared data at {} (set STIB_DATA_DIR)", dir.display());
+                None
+            }
+        }
+    }
+}
+
+/// Runs the `stib` binary with the given arguments.
+pub fn stib(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_stib")).args(args).output().expect("the stib binary runs")
+}
+
+/// Writes `contents` to a file named `name` in a fresh temporary folder.
+pub fn temp_file(name: &str, contents: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(name);
+    std::fs::write(&path, contents).expect("write temp file");
+    (dir, path)
+}
