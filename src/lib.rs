@@ -10,12 +10,20 @@
 //! ## Module map
 //! - [`data`]: the artificial spiral process and numeric CSV tables.
 //! - [`mi`]: mutual information estimators: KSG (evaluation) and Gaussian (paper Eq. 8-9).
+//! - [`model`]: encoder, decoder, predictor, adversary, bijection; the five models.
+//! - [`train`]: configuration, objectives (Eq. 6-7), the alternating loop, checkpoints.
+//! - [`eval`]: the Table 1 metrics.
+//! - [`plot`]: figures (PNG and SVG).
 //! - [`cli`]: the `stib` command line.
 //! - [`error`]: the one error type.
 
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod mi;
+pub mod model;
+pub mod plot;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -1,6 +1,8 @@
 //! The `stib` command line: argument parsing and printing only; the library does the work.
 
 pub mod mi;
+pub mod reproduce;
+pub mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +28,15 @@ pub enum Command {
     /// Estimate the mutual information between two groups of columns of a CSV file
     /// (Kraskov-Stoegbauer-Grassberger, k nearest neighbours).
     Mi(mi::MiArgs),
+    /// Train a model on the artificial spiral data (STIB by default), evaluate it on the
+    /// test set and draw its latent space.
+    Train(train::TrainArgs),
+    /// Evaluate a trained run: MAE(X), MAE(Y) and MI_K(Z0; Y) in bits (Table 1).
+    Eval(train::EvalArgs),
+    /// Draw a trained run's figures (latent space, reconstruction, prediction).
+    Plot(train::EvalArgs),
+    /// Train (or reuse) all five models and write Table 1 next to the paper's numbers.
+    Reproduce(reproduce::ReproduceArgs),
 }
 
 /// Parses the command line, runs the command and returns the process exit code.
@@ -41,6 +52,10 @@ pub fn main() -> std::process::ExitCode {
     }
     let result = match cli.command {
         Command::Mi(args) => mi::run(&args),
+        Command::Train(args) => train::train(&args),
+        Command::Eval(args) => train::eval(&args),
+        Command::Plot(args) => train::plot(&args),
+        Command::Reproduce(args) => reproduce::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -92,3 +92,25 @@ pub fn read_test_set(path: &Path) -> Result<SpiralSample> {
     let (x, y, t) = (cols.next().unwrap_or_default(), cols.next().unwrap_or_default(), cols.next().unwrap_or_default());
     Ok(SpiralSample { x, y, t: t.column(0).to_owned() })
 }
+
+/// Seed of the generated stand-in test set used when the authors' file is not available.
+pub const GENERATED_TEST_SEED: u64 = 20_200_202;
+
+/// The authors' test set from `path`, or, when `path` is `None`, from
+/// `$STIB_DATA_DIR/spiral_test.csv` if that exists, else 10,000 samples generated with
+/// [`GENERATED_TEST_SEED`]. Returns the sample and a description of its source.
+pub fn test_set(path: Option<&Path>) -> Result<(SpiralSample, String)> {
+    if let Some(p) = path {
+        return Ok((read_test_set(p)?, p.display().to_string()));
+    }
+    let default = crate::data::data_dir().join("spiral_test.csv");
+    if default.exists() {
+        return Ok((read_test_set(&default)?, default.display().to_string()));
+    }
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(GENERATED_TEST_SEED);
+    Ok((
+        sample(&mut rng, 10_000),
+        format!("10,000 generated samples (seed {GENERATED_TEST_SEED}; the authors' file was not found)"),
+    ))
+}

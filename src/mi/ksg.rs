@@ -8,8 +8,9 @@
 //!
 //! This is the estimator that the paper's Table 1 reports as MI_K (k = 20, in bits), and it gives
 //! the same number as NPEET's `mi(x, y, k)` with its tie-breaking noise off. Neighbours are
-//! exact (a k-d tree with the Chebyshev metric from `kiddo`), the work is spread over points
-//! with `rayon`, and one-dimensional marginals are counted by binary search in sorted values.
+//! exact: a static k-d tree ([`super::neighbours`]) finds each k-th neighbour distance, the
+//! work is spread over points with `rayon`, one-dimensional marginals are counted by binary
+//! search in sorted values and two-dimensional ones by a plane sweep with a Fenwick tree.
 //!
 //! # Ties
 //! When more than k points coincide in the joint space, eps_i = 0 and the estimator is
@@ -26,19 +27,14 @@
 //! assert!(nats > 1.0);
 //! ```
 
-use std::num::NonZero;
-
-use kiddo::{Chebyshev, ImmutableKdTree};
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::digamma::DigammaTable;
+use super::neighbours::KdTree;
 use crate::error::{Error, Result};
-
-/// Most dimensions supported in the joint space (X and Y together).
-pub const MAX_DIM: usize = 32;
 
 /// Relative scale of the tie-breaking noise (times each column's standard deviation).
 pub const JITTER_SCALE: f64 = 1e-10;
@@ -138,12 +134,6 @@ fn validate(x: ArrayView2<f64>, y: ArrayView2<f64>, k: usize) -> Result<()> {
     if x.ncols() == 0 || y.ncols() == 0 {
         return Err(Error::invalid("X and Y need at least one column each"));
     }
-    if x.ncols() + y.ncols() > MAX_DIM {
-        return Err(Error::invalid(format!(
-            "X and Y together have {} dimensions; at most {MAX_DIM} are supported",
-            x.ncols() + y.ncols()
-        )));
-    }
     if k == 0 {
         return Err(Error::invalid("k must be at least 1"));
     }
@@ -180,63 +170,42 @@ fn estimate(x: ArrayView2<f64>, y: ArrayView2<f64>, k: usize) -> Result<Option<f
     if eps.iter().any(|&e| e <= 0.0) {
         return Ok(None);
     }
-    let nx = marginal_counts(x, &eps);
-    let ny = marginal_counts(y, &eps);
+    let (nx, ny) = rayon::join(|| marginal_counts(x, &eps), || marginal_counts(y, &eps));
     let psi = DigammaTable::new(n.max(k) + 1);
     let mean_marginal: f64 = nx.iter().zip(&ny).map(|(&a, &b)| psi.psi(a + 1) + psi.psi(b + 1)).sum::<f64>() / n as f64;
     let nats = psi.psi(k) + psi.psi(n) - mean_marginal;
     if nats.is_finite() { Ok(Some(nats)) } else { Err(Error::Internal("the KSG estimate is not finite".into())) }
 }
 
-/// Calls `$f::<D>($args)` with the const dimension `D` equal to the runtime value `$d`.
-macro_rules! with_dim {
-    ($d:expr, $f:ident $args:tt, $($dim:literal)*) => {
-        match $d {
-            $( $dim => $f::<$dim> $args, )*
-            other => unreachable!("dimension {other} was validated to be in 1..={MAX_DIM}"),
-        }
-    };
-    ($d:expr, $f:ident $args:tt) => {
-        with_dim!($d, $f $args, 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32)
-    };
-}
-
 /// Distance (max-norm) from each point to its k-th nearest other point.
 pub fn kth_neighbour_distance(points: ArrayView2<f64>, k: usize) -> Vec<f64> {
-    with_dim!(points.ncols(), kth_neighbour_distance_d(points, k))
-}
-
-fn to_arrays<const D: usize>(points: ArrayView2<f64>) -> Vec<[f64; D]> {
-    points.outer_iter().map(|row| std::array::from_fn(|j| row[j])).collect()
-}
-
-fn kth_neighbour_distance_d<const D: usize>(points: ArrayView2<f64>, k: usize) -> Vec<f64> {
-    let pts = to_arrays::<D>(points);
-    let tree: ImmutableKdTree<f64, D> = ImmutableKdTree::new_from_slice(&pts);
-    let qty = NonZero::new(k + 1).expect("k + 1 > 0");
-    // The point itself is among the k + 1 nearest at distance 0, so the last is the k-th other.
-    pts.par_iter().map(|p| tree.nearest_n::<Chebyshev>(p, qty).last().map_or(0.0, |nn| nn.distance)).collect()
+    let flat: Vec<f64> = points.iter().copied().collect();
+    KdTree::new(&flat, points.ncols()).all_kth_distances(k)
 }
 
 /// For each point i, the number of other points strictly closer than `eps[i]` (max-norm).
 pub fn marginal_counts(points: ArrayView2<f64>, eps: &[f64]) -> Vec<usize> {
-    if points.ncols() == 1 {
-        return counts_sorted(points.column(0).iter().copied().collect(), eps);
+    match points.ncols() {
+        1 => counts_sorted(points.column(0).to_vec(), eps),
+        2 => counts_plane(points, eps),
+        d => {
+            let flat: Vec<f64> = points.iter().copied().collect();
+            KdTree::new(&flat, d).count_all_within(eps)
+        }
     }
-    with_dim!(points.ncols(), marginal_counts_d(points, eps))
 }
 
-fn marginal_counts_d<const D: usize>(points: ArrayView2<f64>, eps: &[f64]) -> Vec<usize> {
-    let pts = to_arrays::<D>(points);
-    let tree: ImmutableKdTree<f64, D> = ImmutableKdTree::new_from_slice(&pts);
-    pts.par_iter()
-        .zip(eps.par_iter())
-        .map(|(p, &e)| tree.within_unsorted_exclusive::<Chebyshev>(p, e, false).len().saturating_sub(1))
-        .collect()
+/// The index range `[lo, hi)` of `sorted` holding the values u with `|u - v| < e`.
+///
+/// Uses the same `|u - v| < e` predicate as the tree (split by the sign of u - v, where it is
+/// monotone), so boundary points are treated identically.
+fn window(sorted: &[f64], v: f64, e: f64) -> (usize, usize) {
+    let lo = sorted.partition_point(|&u| u < v && (v - u) >= e);
+    let hi = sorted.partition_point(|&u| u < v || (u - v) < e);
+    (lo, hi)
 }
 
-/// One-dimensional counts by binary search, with the same `|u - v| < eps` predicate as the
-/// tree so that boundary points are treated identically.
+/// One-dimensional counts by binary search in the sorted values.
 fn counts_sorted(values: Vec<f64>, eps: &[f64]) -> Vec<usize> {
     let mut sorted = values.clone();
     sorted.sort_unstable_by(f64::total_cmp);
@@ -244,11 +213,75 @@ fn counts_sorted(values: Vec<f64>, eps: &[f64]) -> Vec<usize> {
         .par_iter()
         .zip(eps.par_iter())
         .map(|(&v, &e)| {
-            let lo = sorted.partition_point(|&u| u < v && (v - u) >= e);
-            let hi = sorted.partition_point(|&u| u < v || (u - v) < e);
+            let (lo, hi) = window(&sorted, v, e);
             hi - lo - 1
         })
         .collect()
+}
+
+/// Two-dimensional counts by an offline sweep: each query's square is a rectangle of ranks
+/// `[ax, bx) x [ay, by)`; sweeping the x-ranks while a Fenwick tree holds the y-ranks seen so
+/// far answers every query with two prefix counts, O(N log N) in all.
+fn counts_plane(points: ArrayView2<f64>, eps: &[f64]) -> Vec<usize> {
+    let n = points.nrows();
+    let cols = [points.column(0).to_vec(), points.column(1).to_vec()];
+    let sorted_by = |col: usize| {
+        let mut pairs: Vec<(f64, usize)> = cols[col].iter().copied().zip(0..n).collect();
+        pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        pairs.into_iter().unzip::<f64, usize, Vec<f64>, Vec<usize>>()
+    };
+    let ((sorted_x, order_x), (sorted_y, order_y)) = rayon::join(|| sorted_by(0), || sorted_by(1));
+    let mut rank_y = vec![0usize; n];
+    for (r, &i) in order_y.iter().enumerate() {
+        rank_y[i] = r;
+    }
+    let windows: Vec<((usize, usize), (usize, usize))> = (0..n)
+        .into_par_iter()
+        .map(|i| (window(&sorted_x, cols[0][i], eps[i]), window(&sorted_y, cols[1][i], eps[i])))
+        .collect();
+    // Events bucketed by x-rank position (counting sort): query i is asked at ax and at bx.
+    let mut offsets = vec![0usize; n + 2];
+    for &((ax, bx), _) in &windows {
+        offsets[ax + 1] += 1;
+        offsets[bx + 1] += 1;
+    }
+    for p in 1..offsets.len() {
+        offsets[p] += offsets[p - 1];
+    }
+    let mut fill = offsets.clone();
+    let mut events = vec![0usize; 2 * n];
+    for (i, &((ax, bx), _)) in windows.iter().enumerate() {
+        events[fill[ax]] = i;
+        fill[ax] += 1;
+        events[fill[bx]] = i;
+        fill[bx] += 1;
+    }
+    let mut fenwick = vec![0usize; n + 1];
+    let prefix = |f: &[usize], mut r: usize| {
+        let mut s = 0;
+        while r > 0 {
+            s += f[r];
+            r &= r - 1;
+        }
+        s
+    };
+    let mut counts = vec![0i64; n];
+    for pos in 0..=n {
+        for &i in &events[offsets[pos]..offsets[pos + 1]] {
+            let ((ax, _), (ay, by)) = windows[i];
+            let inside = (prefix(&fenwick, by) - prefix(&fenwick, ay)) as i64;
+            counts[i] += if pos == ax { -inside } else { inside };
+        }
+        if pos < n {
+            let mut r = rank_y[order_x[pos]] + 1;
+            while r <= n {
+                fenwick[r] += 1;
+                r += r & r.wrapping_neg();
+            }
+        }
+    }
+    // Each point lies in its own window (eps > 0); it is not its own neighbour.
+    counts.into_iter().map(|c| (c - 1).max(0) as usize).collect()
 }
 
 #[cfg(test)]
@@ -306,7 +339,17 @@ mod tests {
         // Rounded values make many exact ties and boundary cases.
         let x = x.mapv(|v| (v * 20.0).round() / 20.0);
         let eps: Vec<f64> = (0..2000).map(|i| 0.05 * (1 + i % 4) as f64).collect();
-        assert_eq!(counts_sorted(x.column(0).to_vec(), &eps), marginal_counts_d::<1>(x.view(), &eps));
+        let flat = x.column(0).to_vec();
+        assert_eq!(counts_sorted(flat.clone(), &eps), KdTree::new(&flat, 1).count_all_within(&eps));
+    }
+
+    #[test]
+    fn plane_sweep_counts_match_the_tree() {
+        let (x, _) = gaussian_pair(3000, 0.0, 2, 10);
+        let x = x.mapv(|v| (v * 10.0).round() / 10.0);
+        let eps: Vec<f64> = (0..3000).map(|i| 0.1 * (1 + i % 5) as f64).collect();
+        let flat: Vec<f64> = x.iter().copied().collect();
+        assert_eq!(counts_plane(x.view(), &eps), KdTree::new(&flat, 2).count_all_within(&eps));
     }
 
     #[test]
@@ -347,7 +390,5 @@ mod tests {
         let mut bad = x.clone();
         bad[[3, 0]] = f64::NAN;
         assert!(ksg(bad.view(), y.view(), 3).is_err());
-        let wide = Array2::zeros((10, MAX_DIM));
-        assert!(ksg(wide.view(), y.view(), 3).is_err());
     }
 }

@@ -8,6 +8,7 @@
 pub mod digamma;
 pub mod gaussian;
 pub mod ksg;
+pub mod neighbours;
 
 pub use gaussian::gaussian_mi;
 pub use ksg::{KsgEstimate, KsgOptions, Ties, ksg, ksg_with};

@@ -1,0 +1,207 @@
+//! `stib train`, `stib eval` and `stib plot` for the artificial experiment.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::data::spiral;
+use crate::error::{Error, Result};
+use crate::eval::figures::spiral_figures;
+use crate::eval::{Metrics, evaluate};
+use crate::train::checkpoint::write_atomic;
+use crate::train::{Config, Event, Trainer, load_run};
+
+/// Arguments of `stib train`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example: stib train --config experiments/spiral/stib.toml --out runs/spiral-stib\n\
+Without --config, STIB is trained with the built-in default configuration.")]
+pub struct TrainArgs {
+    /// TOML configuration (see experiments/spiral/). Default: the built-in STIB configuration.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Run folder for the configuration, checkpoints, metrics and figures.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override the configured number of iterations.
+    #[arg(long)]
+    pub iterations: Option<u64>,
+    /// Override the configured seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Test set for the final evaluation (default: $STIB_DATA_DIR/spiral_test.csv).
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+}
+
+/// Arguments of `stib eval` and `stib plot`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Run folder written by `stib train`.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Test set (default: $STIB_DATA_DIR/spiral_test.csv, else a generated one).
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// Which checkpoint: best or last.
+    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
+    pub checkpoint: String,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The compute device: the first CUDA GPU when built with the `cuda` feature and one is
+/// present, else the CPU.
+pub fn device() -> candle_core::Device {
+    #[cfg(feature = "cuda")]
+    if let Ok(d) = candle_core::Device::new_cuda(0) {
+        return d;
+    }
+    candle_core::Device::Cpu
+}
+
+/// Runs `stib train`.
+pub fn train(args: &TrainArgs) -> Result<()> {
+    let dev = device();
+    let mut trainer = if args.resume {
+        let out = args.out.as_ref().ok_or_else(|| Error::invalid("--resume needs --out RUN_FOLDER"))?;
+        if !out.join("last.json").exists() {
+            return Err(Error::invalid(format!("{}: no checkpoint to resume from (last.json)", out.display())));
+        }
+        Trainer::resume(out, args.iterations, dev)?
+    } else {
+        let mut config = match &args.config {
+            Some(p) => Config::from_file(p)?,
+            None => Config::default(),
+        };
+        if let Some(n) = args.iterations {
+            config.schedule.iterations = n;
+        }
+        if let Some(s) = args.seed {
+            config.seed = s;
+        }
+        let out = args.out.clone().unwrap_or_else(|| default_run_dir(&config));
+        if out.join("last.json").exists() {
+            return Err(Error::invalid(format!(
+                "{} already holds a run; pass --resume to continue it or choose another --out",
+                out.display()
+            )));
+        }
+        Trainer::new(config, dev)?.with_run_dir(&out)?
+    };
+    let out = args.out.clone().unwrap_or_else(|| default_run_dir(&trainer.config));
+    let total = trainer.config.schedule.iterations;
+    eprintln!(
+        "training {} for {} iterations (batch {}) into {}",
+        trainer.model.kind.label(),
+        total,
+        trainer.config.schedule.batch,
+        out.display()
+    );
+    let bar = ProgressBar::new(total).with_position(trainer.iteration);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} eta {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut last_val = String::new();
+    trainer.train(|event| match event {
+        Event::Step { iteration, lambda, stats } => {
+            if iteration.is_multiple_of(25) {
+                bar.set_position(iteration);
+                bar.set_message(format!(
+                    "lambda {lambda:.3} kl {:.2} mse_x {:.3} mse_y {:.3} ir {:.3} {last_val}",
+                    stats.kl, stats.mse_x, stats.mse_y, stats.ir
+                ));
+            }
+        }
+        Event::Validated { metrics, best, .. } => {
+            last_val =
+                format!("| val mae_x {:.3}{}{}", metrics.mae_x, fmt_mae_y(&metrics), if best { " *" } else { "" });
+        }
+    })?;
+    bar.finish_and_clear();
+    if let Some((m, it)) = trainer.best() {
+        eprintln!("best checkpoint: iteration {it}, validation mae_x {:.4}{}", m.mae_x, fmt_mae_y(&m));
+    }
+    report(&EvalArgs { run: out, test: args.test.clone(), checkpoint: "best".into(), json: false }, true)
+}
+
+fn fmt_mae_y(m: &Metrics) -> String {
+    m.mae_y.map(|v| format!(" mae_y {v:.3}")).unwrap_or_default()
+}
+
+/// `runs/spiral-<kind>`.
+pub fn default_run_dir(config: &Config) -> PathBuf {
+    let kind = serde_json::to_value(config.model.kind).ok().and_then(|v| v.as_str().map(String::from));
+    PathBuf::from("runs").join(format!("spiral-{}", kind.unwrap_or_else(|| "model".into())))
+}
+
+/// Evaluates a run on the test set, writes `metrics.json` and, with `figures`, the plots.
+fn report(args: &EvalArgs, figures: bool) -> Result<()> {
+    let dev = device();
+    let trainer = load_run(&args.run, &args.checkpoint, dev.clone())?;
+    let (test, source) = spiral::test_set(args.test.as_deref())?;
+    let metrics = evaluate(&trainer.model, &test, &dev, true)?;
+    let json = serde_json::json!({
+        "model": trainer.model.kind.label(),
+        "checkpoint": args.checkpoint,
+        "iteration": trainer.iteration,
+        "test_set": source,
+        "mae_x": metrics.mae_x,
+        "mae_y": metrics.mae_y,
+        "mi_bits": metrics.mi_bits,
+    });
+    write_atomic(&args.run.join("metrics.json"), format!("{json:#}\n").as_bytes())?;
+    if args.json {
+        println!("{json}");
+    } else {
+        print_table(trainer.model.kind.label(), trainer.iteration, &source, &metrics);
+    }
+    if figures {
+        let files = spiral_figures(&trainer.model, &test, &dev, &args.run)?;
+        if !args.json {
+            println!("figures: {}", files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        }
+    }
+    Ok(())
+}
+
+fn print_table(label: &str, iteration: u64, source: &str, m: &Metrics) {
+    let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |x| format!("{x:.p$}"));
+    println!("test set: {source}");
+    println!("| model | iteration | MAE(X) | MAE(Y) | MI(Z0;Y) bits |");
+    println!("|---|---|---|---|---|");
+    println!("| {label} | {iteration} | {:.3} | {} | {} |", m.mae_x, opt(m.mae_y, 3), opt(m.mi_bits, 2));
+}
+
+/// Runs `stib eval`.
+pub fn eval(args: &EvalArgs) -> Result<()> {
+    check_run(&args.run)?;
+    report(args, false)
+}
+
+/// Runs `stib plot`.
+pub fn plot(args: &EvalArgs) -> Result<()> {
+    check_run(&args.run)?;
+    let dev = device();
+    let trainer = load_run(&args.run, &args.checkpoint, dev.clone())?;
+    let (test, _) = spiral::test_set(args.test.as_deref())?;
+    for f in spiral_figures(&trainer.model, &test, &dev, &args.run)? {
+        println!("{}", f.display());
+    }
+    Ok(())
+}
+
+fn check_run(dir: &Path) -> Result<()> {
+    if !dir.join("config.toml").exists() {
+        return Err(Error::invalid(format!(
+            "{}: not a run folder (no config.toml); train one with `stib train`",
+            dir.display()
+        )));
+    }
+    Ok(())
+}

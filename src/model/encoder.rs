@@ -1,0 +1,106 @@
+//! Encoder q(z | x): x -> mu (and, for the conditional baselines, a per-sample log-variance).
+//!
+//! STIB's encoder has no biases and one global learned noise scale: z = mu + exp(log_sigma) *
+//! eps with log_sigma a single vector of the latent size, initialised to 0 (reference setup).
+//! The CVAE and CVIB encoders output (mu, log_var) per sample instead.
+
+use candle_core::{Result, Tensor};
+use candle_nn::{Module, VarBuilder};
+
+use super::mlp::Mlp;
+
+/// How the encoder expresses its noise.
+#[derive(Debug, Clone)]
+pub enum Noise {
+    /// One learned log standard deviation per latent dimension, shared by all samples.
+    Global(Tensor),
+    /// A log-variance per sample, from the encoder's second half of outputs.
+    PerSample,
+}
+
+/// The encoder network and its noise.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    net: Mlp,
+    noise: Noise,
+    latent: usize,
+}
+
+/// Output of the encoder: mean and log standard deviation, both `(batch, latent)` (the
+/// global one broadcast).
+#[derive(Debug, Clone)]
+pub struct Posterior {
+    /// Mean of q(z | x).
+    pub mu: Tensor,
+    /// Log standard deviation of q(z | x).
+    pub log_sigma: Tensor,
+}
+
+impl Encoder {
+    /// STIB/VAE encoder: `x_dim -> hidden x depth -> latent`, no biases, global log_sigma at
+    /// `log_sigma` beside the network.
+    pub fn global(x_dim: usize, hidden: usize, depth: usize, latent: usize, vb: VarBuilder) -> Result<Self> {
+        let net = Mlp::with_hidden(x_dim, hidden, depth, latent, false, vb.pp("encoder"))?;
+        let log_sigma = vb.get_with_hints(latent, "log_sigma", candle_nn::Init::Const(0.0))?;
+        Ok(Encoder { net, noise: Noise::Global(log_sigma), latent })
+    }
+
+    /// CVAE/CVIB encoder: `x_dim -> hidden x depth -> 2 latent` (mean and log-variance).
+    pub fn per_sample(x_dim: usize, hidden: usize, depth: usize, latent: usize, vb: VarBuilder) -> Result<Self> {
+        let net = Mlp::with_hidden(x_dim, hidden, depth, 2 * latent, false, vb.pp("encoder"))?;
+        Ok(Encoder { net, noise: Noise::PerSample, latent })
+    }
+
+    /// Size of the latent code.
+    pub fn latent(&self) -> usize {
+        self.latent
+    }
+
+    /// q(z | x) for a batch.
+    pub fn forward(&self, x: &Tensor) -> Result<Posterior> {
+        let out = self.net.forward(x)?;
+        match &self.noise {
+            Noise::Global(log_sigma) => {
+                let log_sigma = log_sigma.unsqueeze(0)?.broadcast_as(out.shape())?;
+                Ok(Posterior { mu: out, log_sigma })
+            }
+            Noise::PerSample => {
+                let mu = out.narrow(1, 0, self.latent)?;
+                let log_var = out.narrow(1, self.latent, self.latent)?;
+                Ok(Posterior { mu, log_sigma: (log_var * 0.5)? })
+            }
+        }
+    }
+}
+
+impl Posterior {
+    /// A reparameterised sample z = mu + exp(log_sigma) * eps, with eps drawn by the caller.
+    pub fn sample(&self, eps: &Tensor) -> Result<Tensor> {
+        &self.mu + (self.log_sigma.exp()? * eps)?
+    }
+
+    /// KL(q(z | x) || N(0, I)) per sample, averaged over the batch:
+    /// sum_j( -log_sigma_j + (mu_j^2 + sigma_j^2) / 2 - 1/2 ).
+    pub fn kl(&self) -> Result<Tensor> {
+        let sigma2 = (&self.log_sigma * 2.0)?.exp()?;
+        let per_dim = ((self.log_sigma.neg()? + ((self.mu.sqr()? + sigma2)? * 0.5)?)? - 0.5)?;
+        per_dim.sum(1)?.mean_all()
+    }
+
+    /// Mean over all ordered pairs (i, j) of KL(q(z | x_i) || q(z | x_j)): the penalty of
+    /// Moyer et al. 2018 that bounds I(z; x) without an adversary.
+    pub fn pairwise_kl(&self) -> Result<Tensor> {
+        let n = self.mu.dim(0)?;
+        let var = (&self.log_sigma * 2.0)?.exp()?;
+        let mu_i = self.mu.unsqueeze(1)?; // (n, 1, d)
+        let mu_j = self.mu.unsqueeze(0)?; // (1, n, d)
+        let var_i = var.unsqueeze(1)?;
+        let var_j = var.unsqueeze(0)?;
+        let ls_i = self.log_sigma.unsqueeze(1)?;
+        let ls_j = self.log_sigma.unsqueeze(0)?;
+        let diff2 = mu_i.broadcast_sub(&mu_j)?.sqr()?;
+        let ratio = var_i.broadcast_add(&diff2)?.broadcast_div(&var_j)?;
+        let kl = ((ls_j.broadcast_sub(&ls_i)? + (ratio * 0.5)?)? - 0.5)?;
+        kl.sum_all()? / (n * n) as f64
+    }
+}

@@ -1,0 +1,185 @@
+//! The five models of Table 1, all with the same widths and the same data:
+//!
+//! | kind | encoder | decoder input | predictor input | adversary |
+//! |---|---|---|---|---|
+//! | VAE | global noise | z | z (all dims) | no |
+//! | STIB without adversary | global noise | z | Z1 | no |
+//! | CVAE (Sohn et al. 2015) | per-sample variance, Z0 only | [Z0, y] | none | no |
+//! | CVIB (Moyer et al. 2018) | as CVAE, plus the pairwise KL penalty | [Z0, y] | none | no |
+//! | STIB | global noise | z | Z1 | a(Z0) with bijection h |
+//!
+//! The latent code is z = [Z0, Z1]: Z0 first (invariant), Z1 last (property).
+
+use candle_core::{Result, Tensor};
+use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
+
+use super::adversary::Adversary;
+use super::bijection::Bijection;
+use super::decoder::Decoder;
+use super::encoder::{Encoder, Posterior};
+use super::predictor::Predictor;
+
+/// Which of the five models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// Variational autoencoder with a predictor on the whole code.
+    Vae,
+    /// STIB's partitioned code without the adversary.
+    StibNoAdversary,
+    /// Conditional VAE.
+    Cvae,
+    /// Conditional VAE with the pairwise-KL invariance penalty.
+    Cvib,
+    /// The full model.
+    Stib,
+}
+
+impl ModelKind {
+    /// The name used in tables and run folders.
+    pub fn label(self) -> &'static str {
+        match self {
+            ModelKind::Vae => "VAE",
+            ModelKind::StibNoAdversary => "STIB w/o adv",
+            ModelKind::Cvae => "CVAE",
+            ModelKind::Cvib => "CVIB",
+            ModelKind::Stib => "STIB",
+        }
+    }
+
+    /// True for the models that condition the decoder on y (no predictor).
+    pub fn is_conditional(self) -> bool {
+        matches!(self, ModelKind::Cvae | ModelKind::Cvib)
+    }
+
+    /// True for the model with the adversary and bijection.
+    pub fn has_adversary(self) -> bool {
+        self == ModelKind::Stib
+    }
+}
+
+/// Sizes of the networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Architecture {
+    /// Input dimension.
+    pub x_dim: usize,
+    /// Target dimension.
+    pub y_dim: usize,
+    /// Invariant subspace Z0.
+    pub z0_dim: usize,
+    /// Property subspace Z1 (unused by CVAE and CVIB).
+    pub z1_dim: usize,
+    /// Width of every hidden layer.
+    pub hidden: usize,
+    /// Number of hidden layers of every network.
+    pub depth: usize,
+}
+
+impl Default for Architecture {
+    fn default() -> Self {
+        Architecture { x_dim: 2, y_dim: 2, z0_dim: 2, z1_dim: 1, hidden: 256, depth: 2 }
+    }
+}
+
+/// One of the five models with its networks.
+#[derive(Debug, Clone)]
+pub struct SpiralModel {
+    /// Which model.
+    pub kind: ModelKind,
+    /// Sizes.
+    pub arch: Architecture,
+    /// q(z | x).
+    pub encoder: Encoder,
+    /// p(x | z) or p(x | Z0, y).
+    pub decoder: Decoder,
+    /// p(y | Z1) or p(y | z); absent for the conditional models.
+    pub predictor: Option<Predictor>,
+    /// a(Z0); STIB only.
+    pub adversary: Option<Adversary>,
+    /// h and h^-1; STIB only.
+    pub bijection: Option<Bijection>,
+}
+
+/// What one forward pass of the main path produces.
+#[derive(Debug, Clone)]
+pub struct Pass {
+    /// q(z | x).
+    pub posterior: Posterior,
+    /// The code used (a sample, or mu).
+    pub z: Tensor,
+    /// Reconstructed x.
+    pub x_hat: Tensor,
+    /// Predicted y, when the model has a predictor.
+    pub y_hat: Option<Tensor>,
+}
+
+impl SpiralModel {
+    /// Builds the networks of `kind` under `vb` (names: `encoder.*`, `log_sigma`, `decoder.*`,
+    /// `predictor.*`, `adversary.*`, `bijection.h.*`, `bijection.h_inv.*`).
+    pub fn new(kind: ModelKind, arch: Architecture, vb: VarBuilder) -> Result<Self> {
+        let Architecture { x_dim, y_dim, z0_dim, z1_dim, hidden, depth } = arch;
+        let latent = z0_dim + z1_dim;
+        let (encoder, decoder, predictor) = if kind.is_conditional() {
+            (
+                Encoder::per_sample(x_dim, hidden, depth, z0_dim, vb.clone())?,
+                Decoder::new(z0_dim + y_dim, hidden, depth, x_dim, vb.clone())?,
+                None,
+            )
+        } else {
+            let predictor_in = if kind == ModelKind::Vae { latent } else { z1_dim };
+            (
+                Encoder::global(x_dim, hidden, depth, latent, vb.clone())?,
+                Decoder::new(latent, hidden, depth, x_dim, vb.clone())?,
+                Some(Predictor::new(predictor_in, hidden, depth, y_dim, vb.clone())?),
+            )
+        };
+        let (adversary, bijection) = if kind.has_adversary() {
+            (
+                Some(Adversary::new(z0_dim, hidden, depth, y_dim, vb.clone())?),
+                Some(Bijection::new(y_dim, hidden, depth, vb)?),
+            )
+        } else {
+            (None, None)
+        };
+        Ok(SpiralModel { kind, arch, encoder, decoder, predictor, adversary, bijection })
+    }
+
+    /// Size of the code the encoder produces.
+    pub fn latent_dim(&self) -> usize {
+        self.encoder.latent()
+    }
+
+    /// The invariant part Z0 of a code.
+    pub fn z0(&self, z: &Tensor) -> Result<Tensor> {
+        z.narrow(1, 0, self.arch.z0_dim)
+    }
+
+    /// The property part Z1 of a code (the whole code for the VAE).
+    pub fn z1(&self, z: &Tensor) -> Result<Tensor> {
+        match self.kind {
+            ModelKind::Vae => Ok(z.clone()),
+            _ => z.narrow(1, self.arch.z0_dim, self.arch.z1_dim),
+        }
+    }
+
+    /// Encodes, samples (or takes mu when `eps` is `None`), decodes and predicts.
+    pub fn pass(&self, x: &Tensor, y: &Tensor, eps: Option<&Tensor>) -> Result<Pass> {
+        let posterior = self.encoder.forward(x)?;
+        let z = match eps {
+            Some(eps) => posterior.sample(eps)?,
+            None => posterior.mu.clone(),
+        };
+        let x_hat = if self.kind.is_conditional() {
+            self.decoder.forward(&Tensor::cat(&[&z, y], 1)?)?
+        } else {
+            self.decoder.forward(&z)?
+        };
+        let y_hat = match &self.predictor {
+            Some(p) => Some(p.forward(&self.z1(&z)?)?),
+            None => None,
+        };
+        Ok(Pass { posterior, z, x_hat, y_hat })
+    }
+}

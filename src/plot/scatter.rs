@@ -1,0 +1,126 @@
+//! Scatter plots coloured by 10 equal-width bins of a scalar: the latent-space figures
+//! (Figure 4: first Z0 dimension against Z1, coloured by bins of t) and the reconstructed x
+//! and predicted y of the artificial experiment.
+
+use std::path::{Path, PathBuf};
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// Number of colour bins.
+pub const BINS: usize = 10;
+
+/// One scatter panel.
+#[derive(Debug, Clone)]
+pub struct Scatter<'a> {
+    /// Title above the panel.
+    pub title: String,
+    /// Label of the horizontal axis.
+    pub x_label: String,
+    /// Label of the vertical axis.
+    pub y_label: String,
+    /// Horizontal coordinates.
+    pub xs: &'a [f64],
+    /// Vertical coordinates.
+    pub ys: &'a [f64],
+    /// The scalar whose bins give the colours.
+    pub colour_by: &'a [f64],
+    /// Name of that scalar, for the legend.
+    pub colour_label: String,
+}
+
+/// Bin index (0..BINS) of each value, in 10 equal-width bins between the extremes.
+pub fn bins(values: &[f64]) -> Vec<usize> {
+    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+    let width = (hi - lo) / BINS as f64;
+    values.iter().map(|&v| if width > 0.0 { (((v - lo) / width) as usize).min(BINS - 1) } else { 0 }).collect()
+}
+
+/// Colour of bin `b` (a viridis-like ramp from dark blue to yellow).
+pub fn bin_colour(b: usize) -> RGBColor {
+    const RAMP: [(u8, u8, u8); BINS] = [
+        (68, 1, 84),
+        (72, 40, 120),
+        (62, 73, 137),
+        (49, 104, 142),
+        (38, 130, 142),
+        (31, 158, 137),
+        (53, 183, 121),
+        (109, 205, 89),
+        (180, 222, 44),
+        (253, 231, 37),
+    ];
+    let (r, g, b) = RAMP[b.min(BINS - 1)];
+    RGBColor(r, g, b)
+}
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Scatter) -> std::result::Result<(), String> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let finite = |v: &[f64]| {
+        v.iter()
+            .copied()
+            .filter(|x| x.is_finite())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| (l.min(x), h.max(x)))
+    };
+    let pad = |(l, h): (f64, f64)| {
+        let p = ((h - l) * 0.05).max(1e-6);
+        (l - p)..(h + p)
+    };
+    let (xr, yr) = (pad(finite(s.xs)), pad(finite(s.ys)));
+    let mut chart = ChartBuilder::on(root)
+        .caption(&s.title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(xr, yr)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(&s.x_label)
+        .y_desc(&s.y_label)
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let b = bins(s.colour_by);
+    for bin in 0..BINS {
+        let colour = bin_colour(bin);
+        let pts =
+            s.xs.iter()
+                .zip(s.ys)
+                .zip(&b)
+                .filter(|(_, k)| **k == bin)
+                .map(|((x, y), _)| Circle::new((*x, *y), 2, colour.filled()));
+        let series = chart.draw_series(pts).map_err(|e| e.to_string())?;
+        if bin == 0 || bin == BINS - 1 {
+            let label = format!("{} bin {}", s.colour_label, bin + 1);
+            series.label(label).legend(move |(x, y)| Circle::new((x, y), 4, colour.filled()));
+        }
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}
+
+/// Writes the panel to `stem.png` and `stem.svg`; returns both paths.
+pub fn write(stem: &Path, s: &Scatter) -> Result<Vec<PathBuf>> {
+    super::register_fonts();
+    let png = stem.with_extension("png");
+    let svg = stem.with_extension("svg");
+    let fail = |p: &Path, e: String| Error::Internal(format!("drawing {}: {e}", p.display()));
+    {
+        let root = BitMapBackend::new(&png, (720, 600)).into_drawing_area();
+        draw(&root, s).map_err(|e| fail(&png, e))?;
+    }
+    {
+        let root = SVGBackend::new(&svg, (720, 600)).into_drawing_area();
+        draw(&root, s).map_err(|e| fail(&svg, e))?;
+    }
+    Ok(vec![png, svg])
+}

@@ -1,0 +1,284 @@
+//! Run configuration: a typed TOML file, every field with a default, unknown keys refused.
+//!
+//! ```toml
+//! seed = 0
+//! [model]
+//! kind = "stib"            # vae | stib-no-adversary | cvae | cvib | stib
+//! [loss]
+//! mi_weight = 400.0
+//! [schedule]
+//! iterations = 20000
+//! ```
+//! The file is echoed into the run folder so a run says exactly how it was made.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{Architecture, ModelKind};
+
+/// A whole run configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Seed of every random draw (initial weights, batches, noise).
+    pub seed: u64,
+    /// Which model and its sizes.
+    pub model: ModelConfig,
+    /// Loss weights.
+    pub loss: LossConfig,
+    /// Optimisation schedule.
+    pub schedule: ScheduleConfig,
+    /// Validation and checkpoint selection.
+    pub validation: ValidationConfig,
+}
+
+/// Model choice and sizes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Which of the five models.
+    pub kind: ModelKind,
+    /// Input dimension.
+    pub x_dim: usize,
+    /// Target dimension.
+    pub y_dim: usize,
+    /// Invariant subspace Z0.
+    pub z0_dim: usize,
+    /// Property subspace Z1 (unused by CVAE and CVIB).
+    pub z1_dim: usize,
+    /// Width of every hidden layer.
+    pub hidden: usize,
+    /// Number of hidden layers of every network.
+    pub depth: usize,
+    /// Give the adversary's first layer to the main step, as the reference code does by
+    /// accident (off: the adversary owns all its layers, as the paper intends).
+    pub reference_split: bool,
+}
+
+impl ModelConfig {
+    /// The network sizes.
+    pub fn arch(&self) -> Architecture {
+        Architecture {
+            x_dim: self.x_dim,
+            y_dim: self.y_dim,
+            z0_dim: self.z0_dim,
+            z1_dim: self.z1_dim,
+            hidden: self.hidden,
+            depth: self.depth,
+        }
+    }
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        let a = Architecture::default();
+        ModelConfig {
+            kind: ModelKind::Stib,
+            x_dim: a.x_dim,
+            y_dim: a.y_dim,
+            z0_dim: a.z0_dim,
+            z1_dim: a.z1_dim,
+            hidden: a.hidden,
+            depth: a.depth,
+            reference_split: false,
+        }
+    }
+}
+
+/// Loss weights (reference values as defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LossConfig {
+    /// Weight of the MI term ir in the main step (400).
+    pub mi_weight: f64,
+    /// Scale of the adversary step's loss (3000).
+    pub adversary_scale: f64,
+    /// Weight beta of the bijection's reconstruction penalty inside the adversary step (0.01).
+    pub bijection_weight: f64,
+    /// CVAE/CVIB: weight of the KL term (0.1).
+    pub conditional_kl_weight: f64,
+    /// CVAE/CVIB: weight of the reconstruction (2).
+    pub conditional_reconstruction_weight: f64,
+    /// CVIB: weight of the pairwise KL penalty (1).
+    pub pairwise_weight: f64,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        LossConfig {
+            mi_weight: 400.0,
+            adversary_scale: 3000.0,
+            bijection_weight: 0.01,
+            conditional_kl_weight: 0.1,
+            conditional_reconstruction_weight: 2.0,
+            pairwise_weight: 1.0,
+        }
+    }
+}
+
+/// Optimisation schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    /// Number of iterations (one main step and, for STIB, one adversary step each).
+    pub iterations: u64,
+    /// Fresh samples per iteration.
+    pub batch: usize,
+    /// Adam learning rate of both steps (at the start).
+    pub learning_rate: f64,
+    /// Learning rate at the last iteration, reached by exponential decay; 0 keeps the rate
+    /// constant.
+    pub learning_rate_final: f64,
+    /// lambda at the start.
+    pub lambda_start: f64,
+    /// lambda is multiplied by this ...
+    pub lambda_growth: f64,
+    /// ... after every this many iterations.
+    pub lambda_every: u64,
+    /// Largest lambda (growth stops there); 0 means no limit.
+    pub lambda_max: f64,
+}
+
+impl ScheduleConfig {
+    /// The learning rate for iteration `it` (0-based).
+    pub fn learning_rate_at(&self, it: u64) -> f64 {
+        if self.learning_rate_final <= 0.0 || self.iterations == 0 {
+            return self.learning_rate;
+        }
+        let progress = it as f64 / self.iterations as f64;
+        self.learning_rate * (self.learning_rate_final / self.learning_rate).powf(progress)
+    }
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            iterations: 150_000,
+            batch: 60,
+            learning_rate: 1e-4,
+            learning_rate_final: 0.0,
+            lambda_start: 0.7,
+            lambda_growth: 1.03,
+            lambda_every: 300,
+            lambda_max: 0.0,
+        }
+    }
+}
+
+/// How the best checkpoint is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Selection {
+    /// Keep a checkpoint when neither validation MAE(X) nor MAE(Y) got worse (the reference's
+    /// rule, on a separate validation set).
+    Both,
+    /// Keep a checkpoint when MAE(X) + MAE(Y) improved.
+    Sum,
+    /// Keep the last iterate.
+    Last,
+}
+
+/// Validation and checkpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidationConfig {
+    /// Validate (and write the resumable checkpoint) every this many iterations.
+    pub every: u64,
+    /// Size of the validation set, drawn from the data process.
+    pub size: usize,
+    /// Seed of the validation set (independent of the training seed).
+    pub seed: u64,
+    /// Rule that picks the best checkpoint.
+    pub selection: Selection,
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        ValidationConfig { every: 300, size: 2000, seed: 1_000_003, selection: Selection::Both }
+    }
+}
+
+impl Config {
+    /// Reads and checks a TOML configuration file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            Error::Data { line, message, .. } => Error::Data { path: path.to_path_buf(), line, message },
+            other => other,
+        })
+    }
+
+    /// Parses and checks TOML text (errors carry the line; the path is filled in by
+    /// [`Config::from_file`]).
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(0, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            Error::Data { path: "<config>".into(), line, message: e.message().to_string() }
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// The configuration as TOML text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// Rejects values that cannot train.
+    pub fn check(&self) -> Result<()> {
+        let s = &self.schedule;
+        let a = &self.model.arch();
+        let bad = |m: &str| Err(Error::invalid(format!("invalid configuration: {m}")));
+        if s.batch < 3 {
+            return bad("schedule.batch must be at least 3 (the MI term needs correlations)");
+        }
+        if !(s.learning_rate > 0.0 && s.learning_rate.is_finite()) {
+            return bad("schedule.learning_rate must be positive");
+        }
+        if s.learning_rate_final < 0.0 || !s.learning_rate_final.is_finite() {
+            return bad("schedule.learning_rate_final must be 0 (constant rate) or positive");
+        }
+        if !(s.lambda_start > 0.0 && s.lambda_growth > 0.0) || s.lambda_every == 0 {
+            return bad("schedule.lambda_start and lambda_growth must be positive, lambda_every at least 1");
+        }
+        if a.hidden == 0 || a.depth == 0 || a.z0_dim == 0 || a.x_dim == 0 || a.y_dim == 0 {
+            return bad("model sizes must be at least 1");
+        }
+        if a.z1_dim == 0 && !self.model.kind.is_conditional() {
+            return bad("model.z1_dim must be at least 1");
+        }
+        if self.validation.every == 0 || self.validation.size < 21 {
+            return bad("validation.every must be at least 1 and validation.size at least 21 (KSG with k = 20)");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_reference_setup() {
+        let c = Config::default();
+        assert_eq!(c.schedule.batch, 60);
+        assert_eq!(c.schedule.learning_rate, 1e-4);
+        assert_eq!(c.loss.mi_weight, 400.0);
+        assert_eq!(c.model.hidden, 256);
+        assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_are_named() {
+        let e = Config::from_toml("seed = 1\n[schedule]\nbatchsize = 3\n").unwrap_err().to_string();
+        assert!(e.contains(":3") && e.contains("batchsize"), "{e}");
+        let e = Config::from_toml("[schedule]\niterations = \"many\"\n").unwrap_err().to_string();
+        assert!(e.contains(":2") && e.contains("invalid type"), "{e}");
+        let e = Config::from_toml("[model]\nkind = \"gan\"\n").unwrap_err().to_string();
+        assert!(e.contains("gan"), "{e}");
+        let e = Config::from_toml("[schedule]\nbatch = 1\n").unwrap_err().to_string();
+        assert!(e.contains("batch"), "{e}");
+    }
+}

@@ -1,0 +1,92 @@
+//! The two objectives of STIB's alternating optimisation (paper Eq. 6-7, reference weights)
+//! and the baselines' single objective.
+//!
+//! Main step, over encoder + log_sigma + decoder + predictor:
+//!   STIB:            KL + lambda (mse_x + mse_y + 400 ir)
+//!   VAE, STIB w/o a: KL + lambda (mse_x + mse_y)
+//!   CVAE:            0.1 KL + lambda 2 mse_x
+//!   CVIB:            0.1 KL + lambda 2 mse_x + pairwise KL
+//! Adversary step, over adversary + bijection (STIB only):
+//!   -3000 (ir - 0.01 bi),  bi = mean ||h^-1(h(y)) - y||^2, with Z0 held fixed.
+
+use candle_core::{Result, Tensor};
+
+use super::config::LossConfig;
+use crate::model::mi_term::{gaussian_ir, sum_squared_error};
+use crate::model::{ModelKind, SpiralModel};
+
+/// Scalars of one step, for progress and logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StepStats {
+    /// KL(q(z|x) || p(z)), batch mean.
+    pub kl: f64,
+    /// Squared reconstruction error of x.
+    pub mse_x: f64,
+    /// Squared prediction error of y (0 without a predictor).
+    pub mse_y: f64,
+    /// The Gaussian MI term ir = 2 I(a(Z0); h(y)) in nats (0 without an adversary).
+    pub ir: f64,
+    /// The main step's loss.
+    pub main: f64,
+}
+
+/// The main step's loss and its parts.
+pub fn main_loss(
+    model: &SpiralModel,
+    weights: &LossConfig,
+    x: &Tensor,
+    y: &Tensor,
+    eps: &Tensor,
+    lambda: f64,
+) -> Result<(Tensor, StepStats)> {
+    let pass = model.pass(x, y, Some(eps))?;
+    let kl = pass.posterior.kl()?;
+    let mse_x = sum_squared_error(&pass.x_hat, x)?;
+    let mut stats = StepStats { kl: scalar(&kl)?, mse_x: scalar(&mse_x)?, ..StepStats::default() };
+    let loss = match model.kind {
+        ModelKind::Cvae | ModelKind::Cvib => {
+            let mut loss = ((&kl * weights.conditional_kl_weight)?
+                + (&mse_x * (lambda * weights.conditional_reconstruction_weight))?)?;
+            if model.kind == ModelKind::Cvib {
+                loss = (loss + (pass.posterior.pairwise_kl()? * weights.pairwise_weight)?)?;
+            }
+            loss
+        }
+        ModelKind::Vae | ModelKind::StibNoAdversary | ModelKind::Stib => {
+            let y_hat = pass.y_hat.as_ref().ok_or_else(|| candle_core::Error::Msg("no predictor".into()))?;
+            let mse_y = sum_squared_error(y_hat, y)?;
+            stats.mse_y = scalar(&mse_y)?;
+            let mut fit = (&mse_x + &mse_y)?;
+            if let (Some(adversary), Some(bijection)) = (&model.adversary, &model.bijection) {
+                let ir = gaussian_ir(&adversary.forward(&model.z0(&pass.z)?)?, &bijection.forward(y)?)?;
+                stats.ir = scalar(&ir)?;
+                fit = (fit + (ir * weights.mi_weight)?)?;
+            }
+            (kl + (fit * lambda)?)?
+        }
+    };
+    stats.main = scalar(&loss)?;
+    Ok((loss, stats))
+}
+
+/// The adversary step's loss -scale (ir - beta bi) with the code held fixed, and ir.
+pub fn adversary_loss(
+    model: &SpiralModel,
+    weights: &LossConfig,
+    x: &Tensor,
+    y: &Tensor,
+    eps: &Tensor,
+) -> Result<Option<(Tensor, f64)>> {
+    let (Some(adversary), Some(bijection)) = (&model.adversary, &model.bijection) else { return Ok(None) };
+    let z = model.encoder.forward(x)?.sample(eps)?.detach();
+    let y_tilde = bijection.forward(y)?;
+    let ir = gaussian_ir(&adversary.forward(&model.z0(&z)?)?, &y_tilde)?;
+    let bi = sum_squared_error(&bijection.inverse(&y_tilde)?, y)?;
+    let ir_value = scalar(&ir)?;
+    let loss = ((ir - (bi * weights.bijection_weight)?)? * (-weights.adversary_scale))?;
+    Ok(Some((loss, ir_value)))
+}
+
+fn scalar(t: &Tensor) -> Result<f64> {
+    t.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()
+}
