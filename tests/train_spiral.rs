@@ -15,7 +15,9 @@ fn quick_config(kind: ModelKind, iterations: u64) -> Config {
     c.model.kind = kind;
     c.model.hidden = 64;
     c.schedule.iterations = iterations;
+    c.schedule.batch = 60;
     c.schedule.learning_rate = 1e-3;
+    c.schedule.learning_rate_final = 0.0;
     c.schedule.lambda_start = 20.0;
     c.schedule.lambda_every = 30;
     c.validation.every = iterations.min(500);
@@ -107,4 +109,23 @@ fn bad_test_files_and_run_folders_are_clear_errors() {
     let out = stib(&["eval", "--run", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a run folder"));
+}
+
+#[test]
+fn figures_are_written_as_png_and_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::new(quick_config(ModelKind::Stib, 20), Device::Cpu).unwrap();
+    t.train(|_| {}).unwrap();
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(9);
+    let data = spiral::sample(&mut rng, 500);
+    let files = stib::eval::figures::spiral_figures(&t.model, &data, &Device::Cpu, dir.path()).unwrap();
+    assert_eq!(files.len(), 6, "latent, reconstruction and prediction, each PNG and SVG");
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        match f.extension().and_then(|e| e.to_str()) {
+            Some("png") => assert_eq!(&bytes[1..4], b"PNG", "{}", f.display()),
+            _ => assert!(String::from_utf8_lossy(&bytes).contains("<svg"), "{}", f.display()),
+        }
+    }
+    assert!(!dir.path().join("latent.tmp.png").exists());
 }

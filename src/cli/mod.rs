@@ -14,7 +14,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "stib", version, about, long_about)]
 pub struct Cli {
-    /// Worker threads for parallel work (default: all cores).
+    /// Worker threads for parallel work, the networks' matrix products included (default: all
+    /// cores; one is faster for training at small batches).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
     /// What to do.
@@ -49,6 +50,9 @@ pub fn main() -> std::process::ExitCode {
         }
         // Only fails if a pool already exists, which cannot happen this early.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+        // candle sizes its matrix products from this variable.
+        // SAFETY: no other thread exists yet, so nothing reads the environment concurrently.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
     }
     let result = match cli.command {
         Command::Mi(args) => mi::run(&args),

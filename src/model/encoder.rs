@@ -104,3 +104,46 @@ impl Posterior {
         kl.sum_all()? / (n * n) as f64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn posterior(mu: &[f64], log_sigma: &[f64], n: usize, d: usize) -> Posterior {
+        let dev = Device::Cpu;
+        Posterior {
+            mu: Tensor::from_vec(mu.to_vec(), (n, d), &dev).unwrap(),
+            log_sigma: Tensor::from_vec(log_sigma.to_vec(), (n, d), &dev).unwrap(),
+        }
+    }
+
+    /// KL(N(m1, s1^2) || N(m2, s2^2)) for one dimension.
+    fn kl1(m1: f64, s1: f64, m2: f64, s2: f64) -> f64 {
+        (s2 / s1).ln() + (s1 * s1 + (m1 - m2).powi(2)) / (2.0 * s2 * s2) - 0.5
+    }
+
+    #[test]
+    fn kl_to_the_prior_matches_the_closed_form() {
+        let (mu, ls) = ([0.5, -1.0, 2.0, 0.0], [0.1, -0.3, 0.0, 0.7]);
+        let p = posterior(&mu, &ls, 2, 2);
+        let want = (0..4).map(|i| kl1(mu[i], ls[i].exp(), 0.0, 1.0)).sum::<f64>() / 2.0;
+        let got = p.kl().unwrap().to_scalar::<f64>().unwrap();
+        assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    }
+
+    #[test]
+    fn pairwise_kl_is_the_mean_over_ordered_pairs() {
+        let (mu, ls) = ([0.5, -1.0, 2.0], [0.1, -0.3, 0.4]);
+        let p = posterior(&mu, &ls, 3, 1);
+        let mut want = 0.0;
+        for i in 0..3 {
+            for j in 0..3 {
+                want += kl1(mu[i], ls[i].exp(), mu[j], ls[j].exp());
+            }
+        }
+        want /= 9.0;
+        let got = p.pairwise_kl().unwrap().to_scalar::<f64>().unwrap();
+        assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    }
+}

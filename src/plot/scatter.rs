@@ -108,19 +108,24 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Scatter) -> std::
     root.present().map_err(|e| e.to_string())
 }
 
-/// Writes the panel to `stem.png` and `stem.svg`; returns both paths.
+/// Writes the panel to `stem.png` and `stem.svg` (each drawn to a temporary file, then
+/// renamed, so a figure on disk is always whole); returns both paths.
 pub fn write(stem: &Path, s: &Scatter) -> Result<Vec<PathBuf>> {
     super::register_fonts();
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
+    let (png_tmp, svg_tmp) = (stem.with_extension("tmp.png"), stem.with_extension("tmp.svg"));
     let fail = |p: &Path, e: String| Error::Internal(format!("drawing {}: {e}", p.display()));
     {
-        let root = BitMapBackend::new(&png, (720, 600)).into_drawing_area();
+        let root = BitMapBackend::new(&png_tmp, (720, 600)).into_drawing_area();
         draw(&root, s).map_err(|e| fail(&png, e))?;
     }
     {
-        let root = SVGBackend::new(&svg, (720, 600)).into_drawing_area();
+        let root = SVGBackend::new(&svg_tmp, (720, 600)).into_drawing_area();
         draw(&root, s).map_err(|e| fail(&svg, e))?;
+    }
+    for (tmp, fin) in [(&png_tmp, &png), (&svg_tmp, &svg)] {
+        std::fs::rename(tmp, fin).map_err(|source| Error::Io { path: fin.clone(), source })?;
     }
     Ok(vec![png, svg])
 }
