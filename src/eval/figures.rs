@@ -24,45 +24,24 @@ pub fn spiral_figures(model: &SpiralModel, data: &SpiralSample, device: &Device,
         ModelKind::Cvae | ModelKind::Cvib => (col(&enc.z, 0), col(&enc.z, 1), "Z0 dim 1", "Z0 dim 2"),
         _ => (col(&enc.z, 0), col(&enc.z, model.arch.z0_dim), "Z0 dim 1", "Z1"),
     };
-    let mut files = write(
-        &dir.join("latent"),
-        &Scatter {
-            title: format!("{label}: latent space (z = mu)"),
-            x_label: xl.into(),
-            y_label: yl.into(),
-            xs: &lx,
-            ys: &ly,
+    let panel = |name: &str, title: String, axes: (&str, &str), xs: &[f64], ys: &[f64]| {
+        let scatter = Scatter {
+            title,
+            x_label: axes.0.into(),
+            y_label: axes.1.into(),
+            xs,
+            ys,
             colour_by: &t,
             colour_label: "t".into(),
-        },
-    )?;
+        };
+        write(&dir.join(name), &scatter)
+    };
+    let mut files = panel("latent", format!("{label}: latent space (z = mu)"), (xl, yl), &lx, &ly)?;
     let (rx, ry) = (col(&enc.x_hat, 0), col(&enc.x_hat, 1));
-    files.extend(write(
-        &dir.join("reconstruction"),
-        &Scatter {
-            title: format!("{label}: reconstructed x"),
-            x_label: "x0".into(),
-            y_label: "x1".into(),
-            xs: &rx,
-            ys: &ry,
-            colour_by: &t,
-            colour_label: "t".into(),
-        },
-    )?);
+    files.extend(panel("reconstruction", format!("{label}: reconstructed x"), ("x0", "x1"), &rx, &ry)?);
     if let Some(y_hat) = &enc.y_hat {
         let (px, py) = (col(y_hat, 0), col(y_hat, 1));
-        files.extend(write(
-            &dir.join("prediction"),
-            &Scatter {
-                title: format!("{label}: predicted y"),
-                x_label: "y0".into(),
-                y_label: "y1".into(),
-                xs: &px,
-                ys: &py,
-                colour_by: &t,
-                colour_label: "t".into(),
-            },
-        )?);
+        files.extend(panel("prediction", format!("{label}: predicted y"), ("y0", "y1"), &px, &py)?);
     }
     Ok(files)
 }
