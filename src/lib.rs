@@ -8,7 +8,8 @@
 //! alternating two optimisation steps. Moving in Z0 then changes x but not y.
 //!
 //! ## Module map
-//! - [`data`]: the artificial spiral process and numeric CSV tables.
+//! - [`data`]: the artificial spiral process, numeric CSV tables, QM9 loaders, SMILES tokens.
+//! - [`chem`]: SMILES validity, canonical form, formula and depiction (over `cosmolkit`).
 //! - [`mi`]: mutual information estimators: KSG (evaluation) and Gaussian (paper Eq. 8-9).
 //! - [`model`]: encoder, decoder, predictor, adversary, bijection; the five models.
 //! - [`train`]: configuration, objectives (Eq. 6-7), the alternating loop, checkpoints.
@@ -17,6 +18,7 @@
 //! - [`cli`]: the `stib` command line.
 //! - [`error`]: the one error type.
 
+pub mod chem;
 pub mod cli;
 pub mod data;
 pub mod error;

@@ -1,5 +1,6 @@
 //! The `stib` command line: argument parsing and printing only; the library does the work.
 
+pub mod data;
 pub mod mi;
 pub mod reproduce;
 pub mod train;
@@ -36,6 +37,8 @@ pub enum Command {
     Eval(train::EvalArgs),
     /// Draw a trained run's figures (latent space, reconstruction, prediction).
     Plot(train::EvalArgs),
+    /// Prepare a data set (QM9 from CSV, raw .xyz files or the official archive).
+    Data(data::DataArgs),
     /// Train (or reuse) all five models and write Table 1 next to the paper's numbers.
     Reproduce(reproduce::ReproduceArgs),
 }
@@ -60,6 +63,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Eval(args) => train::eval(&args),
         Command::Plot(args) => train::plot(&args),
         Command::Reproduce(args) => reproduce::run(&args),
+        Command::Data(args) => data::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

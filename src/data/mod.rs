@@ -1,5 +1,8 @@
-//! Data: the artificial spiral process and numeric tables read from CSV files.
+//! Data: the artificial spiral process, numeric tables read from CSV files, QM9 molecules and
+//! SMILES tokens.
 
+pub mod qm9;
+pub mod smiles;
 pub mod spiral;
 pub mod table;
 
