@@ -116,3 +116,42 @@ fn data_command_selects_the_c7h10o2_isomers_from_the_whole_of_qm9() {
     assert_eq!(ours.len(), 6095);
     assert_eq!(ours, reference);
 }
+
+#[test]
+fn data_command_rejects_bad_sources_clearly() {
+    let (_d, f) = temp_file("nosmiles.csv", "name,gap_ev,alpha_bohr3\nx,1,2\n");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("o.csv");
+    let run = common::stib(&["data", "qm9", "--from", f.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(err.contains("nosmiles.csv:1") && err.contains("smiles"), "{err}");
+    let (_d, f) = temp_file("badmol.csv", "smiles,gap_ev,alpha_bohr3\nCCO,6,40\nC1CC,7,41\n");
+    let run = common::stib(&[
+        "data",
+        "qm9",
+        "--from",
+        f.to_str().unwrap(),
+        "--formula",
+        "C2H6O",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(err.contains("C1CC"), "{err}");
+    assert!(!out.exists(), "nothing is written when the input is bad");
+    let run = common::stib(&[
+        "data",
+        "qm9",
+        "--from",
+        f.to_str().unwrap(),
+        "--formula",
+        "C2H6O",
+        "--skip-bad",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success());
+    assert_eq!(load(&out, false).unwrap().molecules.len(), 1);
+}
