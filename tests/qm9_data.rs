@@ -94,22 +94,20 @@ fn tokenizer_round_trips_every_c7h10o2_molecule() {
     }
 }
 
+/// Runs `stib data qm9 --from FROM --out OUT [extra...]`.
+fn data_qm9(from: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["data", "qm9", "--from", from.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    common::stib(&args)
+}
+
 #[test]
 fn data_command_selects_the_c7h10o2_isomers_from_the_whole_of_qm9() {
     let Some(dir) = common::data_dir("data_qm9") else { return };
     let out_dir = tempfile::tempdir().unwrap();
     let out = out_dir.path().join("sub/c7.csv");
     let qm9 = dir.join("qm9.csv");
-    let run = common::stib(&[
-        "data",
-        "qm9",
-        "--from",
-        qm9.to_str().unwrap(),
-        "--formula",
-        "C7H10O2",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let run = data_qm9(&qm9, &out, &["--formula", "C7H10O2"]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let ours = load(&out, false).unwrap().molecules;
     let reference = load(&dir.join("qm9_c7o2h10.csv"), false).unwrap().molecules;
@@ -122,36 +120,17 @@ fn data_command_rejects_bad_sources_clearly() {
     let (_d, f) = temp_file("nosmiles.csv", "name,gap_ev,alpha_bohr3\nx,1,2\n");
     let out_dir = tempfile::tempdir().unwrap();
     let out = out_dir.path().join("o.csv");
-    let run = common::stib(&["data", "qm9", "--from", f.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let run = data_qm9(&f, &out, &[]);
     let err = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{err}");
     assert!(err.contains("nosmiles.csv:1") && err.contains("smiles"), "{err}");
     let (_d, f) = temp_file("badmol.csv", "smiles,gap_ev,alpha_bohr3\nCCO,6,40\nC1CC,7,41\n");
-    let run = common::stib(&[
-        "data",
-        "qm9",
-        "--from",
-        f.to_str().unwrap(),
-        "--formula",
-        "C2H6O",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let run = data_qm9(&f, &out, &["--formula", "C2H6O"]);
     let err = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{err}");
     assert!(err.contains("C1CC"), "{err}");
     assert!(!out.exists(), "nothing is written when the input is bad");
-    let run = common::stib(&[
-        "data",
-        "qm9",
-        "--from",
-        f.to_str().unwrap(),
-        "--formula",
-        "C2H6O",
-        "--skip-bad",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let run = data_qm9(&f, &out, &["--formula", "C2H6O", "--skip-bad"]);
     assert!(run.status.success());
     assert_eq!(load(&out, false).unwrap().molecules.len(), 1);
 }
