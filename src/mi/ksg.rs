@@ -205,6 +205,27 @@ fn window(sorted: &[f64], v: f64, e: f64) -> (usize, usize) {
     (lo, hi)
 }
 
+/// [`window`] for the value at position `pos` of `sorted`, found by galloping outwards from
+/// `pos` (cheaper than a search of the whole array when windows are small).
+fn window_from(sorted: &[f64], pos: usize, e: f64) -> (usize, usize) {
+    let v = sorted[pos];
+    let outside_left = |u: f64| u < v && (v - u) >= e;
+    let inside_right = |u: f64| u < v || (u - v) < e;
+    let mut step = 1;
+    while step <= pos && !outside_left(sorted[pos - step]) {
+        step *= 2;
+    }
+    let left = pos.saturating_sub(step);
+    let lo = left + sorted[left..=pos].partition_point(|&u| outside_left(u));
+    let mut step = 1;
+    while pos + step < sorted.len() && inside_right(sorted[pos + step]) {
+        step *= 2;
+    }
+    let right = (pos + step + 1).min(sorted.len());
+    let hi = pos + sorted[pos..right].partition_point(|&u| inside_right(u));
+    (lo, hi)
+}
+
 /// One-dimensional counts by binary search in the sorted values.
 fn counts_sorted(values: Vec<f64>, eps: &[f64]) -> Vec<usize> {
     let mut sorted = values.clone();
@@ -224,6 +245,10 @@ fn counts_sorted(values: Vec<f64>, eps: &[f64]) -> Vec<usize> {
 /// far answers every query with two prefix counts, O(N log N) in all.
 fn counts_plane(points: ArrayView2<f64>, eps: &[f64]) -> Vec<usize> {
     let n = points.nrows();
+    if n >= u32::MAX as usize {
+        let flat: Vec<f64> = points.iter().copied().collect();
+        return KdTree::new(&flat, 2).count_all_within(eps);
+    }
     let cols = [points.column(0).to_vec(), points.column(1).to_vec()];
     let sorted_by = |col: usize| {
         let mut pairs: Vec<(f64, usize)> = cols[col].iter().copied().zip(0..n).collect();
@@ -235,10 +260,19 @@ fn counts_plane(points: ArrayView2<f64>, eps: &[f64]) -> Vec<usize> {
     for (r, &i) in order_y.iter().enumerate() {
         rank_y[i] = r;
     }
-    let windows: Vec<((usize, usize), (usize, usize))> = (0..n)
+    // Each point's windows, searched outwards from its own rank (galloping), points taken in
+    // x order so that consecutive searches touch the same memory.
+    let mut windows = vec![((0usize, 0usize), (0usize, 0usize)); n];
+    let in_x_order: Vec<((usize, usize), (usize, usize))> = (0..n)
         .into_par_iter()
-        .map(|i| (window(&sorted_x, cols[0][i], eps[i]), window(&sorted_y, cols[1][i], eps[i])))
+        .map(|p| {
+            let i = order_x[p];
+            (window_from(&sorted_x, p, eps[i]), window_from(&sorted_y, rank_y[i], eps[i]))
+        })
         .collect();
+    for (p, w) in in_x_order.into_iter().enumerate() {
+        windows[order_x[p]] = w;
+    }
     // Events bucketed by x-rank position (counting sort): query i is asked at ax and at bx.
     let mut offsets = vec![0usize; n + 2];
     for &((ax, bx), _) in &windows {
@@ -249,16 +283,17 @@ fn counts_plane(points: ArrayView2<f64>, eps: &[f64]) -> Vec<usize> {
         offsets[p] += offsets[p - 1];
     }
     let mut fill = offsets.clone();
-    let mut events = vec![0usize; 2 * n];
+    let mut events = vec![0u32; 2 * n];
     for (i, &((ax, bx), _)) in windows.iter().enumerate() {
-        events[fill[ax]] = i;
+        events[fill[ax]] = i as u32;
         fill[ax] += 1;
-        events[fill[bx]] = i;
+        events[fill[bx]] = i as u32;
         fill[bx] += 1;
     }
-    let mut fenwick = vec![0usize; n + 1];
-    let prefix = |f: &[usize], mut r: usize| {
-        let mut s = 0;
+    // u32 counts keep the Fenwick tree half the size (better cache use); n < 2^32 is checked.
+    let mut fenwick = vec![0u32; n + 1];
+    let prefix = |f: &[u32], mut r: usize| {
+        let mut s = 0u32;
         while r > 0 {
             s += f[r];
             r &= r - 1;
@@ -268,6 +303,7 @@ fn counts_plane(points: ArrayView2<f64>, eps: &[f64]) -> Vec<usize> {
     let mut counts = vec![0i64; n];
     for pos in 0..=n {
         for &i in &events[offsets[pos]..offsets[pos + 1]] {
+            let i = i as usize;
             let ((ax, _), (ay, by)) = windows[i];
             let inside = (prefix(&fenwick, by) - prefix(&fenwick, ay)) as i64;
             counts[i] += if pos == ax { -inside } else { inside };
