@@ -205,17 +205,14 @@ impl Trainer {
             main_loss(&self.model, &self.config.loss, &x, &y, &eps, self.lambda).map_err(internal)?;
         let grads = loss.backward().map_err(internal)?;
         self.main_opt.step(&grads).map_err(internal)?;
-        if let Some(opt) = self.adversary_opt.as_mut() {
-            let eps = {
-                let latent = self.model.latent_dim();
-                let v: Vec<f32> = (0..n * latent).map(|_| StandardNormal.sample(&mut self.rng)).collect();
-                Tensor::from_vec(v, (n, latent), &self.device).map_err(internal)?
-            };
-            if let Some((loss, ir)) = adversary_loss(&self.model, &self.config.loss, &x, &y, &eps).map_err(internal)? {
-                let grads = loss.backward().map_err(internal)?;
-                opt.step(&grads).map_err(internal)?;
-                stats.ir = ir;
-            }
+        // The adversary step draws its own noise (after the main step, in the same stream).
+        let adversary_eps = if self.adversary_opt.is_some() { Some(self.noise(n)?) } else { None };
+        if let (Some(opt), Some(eps)) = (self.adversary_opt.as_mut(), adversary_eps)
+            && let Some((loss, ir)) = adversary_loss(&self.model, &self.config.loss, &x, &y, &eps).map_err(internal)?
+        {
+            let grads = loss.backward().map_err(internal)?;
+            opt.step(&grads).map_err(internal)?;
+            stats.ir = ir;
         }
         if !stats.main.is_finite() {
             return Err(Error::Internal(format!(
