@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod mi;
+pub mod qm9;
 pub mod reproduce;
 pub mod train;
 

@@ -1,7 +1,7 @@
-//! `stib reproduce spiral`: trains (or reuses) the five models and writes the artificial half
-//! of Table 1 next to the paper's numbers.
+//! `stib reproduce spiral|qm9`: trains (or reuses) the five models and writes the artificial
+//! or the QM9 half of Table 1 next to the paper's numbers.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
@@ -9,8 +9,15 @@ use super::train::device;
 use crate::data::spiral;
 use crate::error::{Error, Result};
 use crate::eval::evaluate;
+use crate::eval::qm9_figures::qm9_figures;
+use crate::eval::qm9_metrics::evaluate_molecules;
+use crate::eval::qm9_table::{self, Qm9Row};
 use crate::eval::table::{ROWS, Row, markdown};
+use crate::model::ModelKind;
 use crate::train::checkpoint::write_atomic;
+use crate::train::qm9_config::Qm9Config;
+use crate::train::smiles_trainer::SmilesTrainer;
+use crate::train::trainer::{BEST, LAST};
 use crate::train::{Config, Trainer, load_run};
 
 /// Which experiment.
@@ -18,6 +25,8 @@ use crate::train::{Config, Trainer, load_run};
 pub enum Experiment {
     /// The artificial experiment (left half of Table 1).
     Spiral,
+    /// The QM9 experiment (right half of Table 1, Figure 5).
+    Qm9,
 }
 
 /// Arguments of `stib reproduce`.
@@ -26,32 +35,104 @@ pub struct ReproduceArgs {
     /// Which experiment.
     #[arg(value_enum)]
     pub experiment: Experiment,
-    /// Folder of the model configurations (`<kind>.toml`); models without a file use the
-    /// built-in default configuration.
-    #[arg(long, default_value = "experiments/spiral")]
-    pub configs: PathBuf,
-    /// Folder of the runs (`spiral-<kind>`); finished runs are reused.
+    /// Folder of the model configurations (`<kind>.toml`; default `experiments/<experiment>`);
+    /// models without a file use the built-in default configuration.
+    #[arg(long)]
+    pub configs: Option<PathBuf>,
+    /// Folder of the runs (`<experiment>-<kind>`); finished runs are reused.
     #[arg(long, default_value = "runs")]
     pub runs: PathBuf,
     /// Override every model's number of iterations.
     #[arg(long)]
     pub iterations: Option<u64>,
-    /// Where the table goes.
-    #[arg(long, default_value = "results/spiral")]
-    pub out: PathBuf,
+    /// Where the table goes (default `results/<experiment>`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Test set (default: $STIB_DATA_DIR/spiral_test.csv).
     #[arg(long)]
     pub test: Option<PathBuf>,
+    /// QM9: the data file (default: the configurations', `$STIB_DATA_DIR/qm9_c7o2h10.csv`).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
 }
 
 /// Runs `stib reproduce spiral`.
 pub fn run(args: &ReproduceArgs) -> Result<()> {
+    let name = match args.experiment {
+        Experiment::Spiral => "spiral",
+        Experiment::Qm9 => "qm9",
+    };
+    let configs = args.configs.clone().unwrap_or_else(|| PathBuf::from("experiments").join(name));
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(name));
+    match args.experiment {
+        Experiment::Spiral => spiral(args, &configs, &out),
+        Experiment::Qm9 => qm9(args, &configs, &out),
+    }
+}
+
+/// The kebab-case name of a model kind (file and folder names).
+fn kind_name(kind: ModelKind) -> String {
+    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
+fn write_tables<T: serde::Serialize>(out: &Path, md: &str, rows: &T) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|source| Error::Io { path: out.to_path_buf(), source })?;
+    write_atomic(&out.join("table1.md"), md.as_bytes())?;
+    let json = serde_json::to_vec_pretty(rows).map_err(|e| Error::Internal(e.to_string()))?;
+    write_atomic(&out.join("table1.json"), &json)?;
+    print!("{md}");
+    Ok(())
+}
+
+fn qm9(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
+    let dev = device();
+    let mut rows = Vec::new();
+    let mut source = String::new();
+    for kind in ROWS {
+        let name = kind_name(kind);
+        let file = configs.join(format!("{name}.toml"));
+        let mut config = if file.exists() { Qm9Config::from_file(&file)? } else { Qm9Config::default() };
+        config.model.kind = kind;
+        if let Some(n) = args.iterations {
+            config.schedule.iterations = n;
+        }
+        if let Some(d) = &args.data {
+            config.data.path = Some(d.clone());
+        }
+        source = config.data.resolved_path().display().to_string();
+        let dir = args.runs.join(format!("qm9-{name}"));
+        let finished = SmilesTrainer::load(&dir, LAST, args.data.as_deref(), dev.clone())
+            .ok()
+            .filter(|t| t.iteration() >= config.schedule.iterations);
+        if finished.is_none() {
+            eprintln!("training {} ({} iterations) into {}", kind.label(), config.schedule.iterations, dir.display());
+            let mut trainer = if dir.join("last.json").exists() {
+                SmilesTrainer::resume(&dir, Some(config.schedule.iterations), dev.clone())?
+            } else {
+                SmilesTrainer::new(config, dev.clone())?.with_run_dir(&dir)?
+            };
+            trainer.train(|_| {})?;
+        } else {
+            eprintln!("reusing {}", dir.display());
+        }
+        let best = SmilesTrainer::load(&dir, BEST, args.data.as_deref(), dev.clone())?;
+        let all = best.data.all(&dev)?;
+        let sd = &best.data.preparation.standardiser;
+        let metrics = evaluate_molecules(&best.model, &best.data.test, sd, Some(&all))?;
+        qm9_figures(&best.model, &all, sd, &dir)?;
+        eprintln!("{}: {metrics:?}", kind.label());
+        rows.push(Qm9Row::new(kind, best.iteration(), metrics));
+    }
+    write_tables(out, &qm9_table::markdown(&rows, &source), &rows)
+}
+
+fn spiral(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
     let dev = device();
     let (test, source) = spiral::test_set(args.test.as_deref())?;
     let mut rows = Vec::new();
     for kind in ROWS {
-        let name = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-        let file = args.configs.join(format!("{name}.toml"));
+        let name = kind_name(kind);
+        let file = configs.join(format!("{name}.toml"));
         let mut config = if file.exists() { Config::from_file(&file)? } else { Config::default() };
         config.model.kind = kind;
         if let Some(n) = args.iterations {
@@ -75,11 +156,5 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         eprintln!("{}: {metrics:?}", kind.label());
         rows.push(Row::new(kind, best.iteration, metrics));
     }
-    std::fs::create_dir_all(&args.out).map_err(|source| Error::Io { path: args.out.clone(), source })?;
-    let md = markdown(&rows, &source);
-    write_atomic(&args.out.join("table1.md"), md.as_bytes())?;
-    let json = serde_json::to_vec_pretty(&rows).map_err(|e| Error::Internal(e.to_string()))?;
-    write_atomic(&args.out.join("table1.json"), &json)?;
-    print!("{md}");
-    Ok(())
+    write_tables(out, &markdown(&rows, &source), &rows)
 }

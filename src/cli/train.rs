@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::eval::figures::spiral_figures;
 use crate::eval::{Metrics, evaluate};
 use crate::train::checkpoint::write_atomic;
+use crate::train::config::Experiment;
 use crate::train::{Config, Event, Trainer, load_run};
 
 /// Arguments of `stib train`.
@@ -32,6 +33,10 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
+    /// QM9 runs: the data file (CSV, folder of .xyz files or .tar.bz2), instead of the
+    /// configuration's.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
     /// Test set for the final evaluation (default: $STIB_DATA_DIR/spiral_test.csv).
     #[arg(long)]
     pub test: Option<PathBuf>,
@@ -47,6 +52,9 @@ pub struct EvalArgs {
     #[arg(long)]
     pub test: Option<PathBuf>,
     /// Which checkpoint: best or last.
+    /// QM9 runs: the data file, when it has moved since training.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
     #[arg(long, default_value = "best", value_parser = ["best", "last"])]
     pub checkpoint: String,
     /// Print one JSON object instead of a table.
@@ -66,6 +74,14 @@ pub fn device() -> candle_core::Device {
 
 /// Runs `stib train`.
 pub fn train(args: &TrainArgs) -> Result<()> {
+    let qm9 = match (&args.config, &args.out) {
+        (Some(config), _) if !args.resume => Experiment::of_file(config)? == Experiment::Qm9,
+        (_, Some(out)) if args.resume => super::qm9::is_qm9_run(out),
+        _ => false,
+    };
+    if qm9 {
+        return super::qm9::train(args);
+    }
     let dev = device();
     let mut trainer = if args.resume {
         let out = args.out.as_ref().ok_or_else(|| Error::invalid("--resume needs --out RUN_FOLDER"))?;
@@ -113,8 +129,8 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             if iteration.is_multiple_of(25) {
                 bar.set_position(iteration);
                 bar.set_message(format!(
-                    "lambda {lambda:.3} kl {:.2} mse_x {:.3} mse_y {:.3} ir {:.3} {last_val}",
-                    stats.kl, stats.mse_x, stats.mse_y, stats.ir
+                    "lambda {lambda:.3} kl {:.2} rec_x {:.3} mse_y {:.3} ir {:.3} {last_val}",
+                    stats.kl, stats.rec_x, stats.mse_y, stats.ir
                 ));
             }
         }
@@ -127,7 +143,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     if let Some((m, it)) = trainer.best() {
         eprintln!("best checkpoint: iteration {it}, validation mae_x {:.4}{}", m.mae_x, fmt_mae_y(&m));
     }
-    report(&EvalArgs { run: out, test: args.test.clone(), checkpoint: "best".into(), json: false }, true)
+    report(&EvalArgs { run: out, test: args.test.clone(), data: None, checkpoint: "best".into(), json: false }, true)
 }
 
 fn fmt_mae_y(m: &Metrics) -> String {
@@ -181,12 +197,18 @@ fn print_table(label: &str, iteration: u64, source: &str, m: &Metrics) {
 /// Runs `stib eval`.
 pub fn eval(args: &EvalArgs) -> Result<()> {
     check_run(&args.run)?;
+    if super::qm9::is_qm9_run(&args.run) {
+        return super::qm9::report(args, false);
+    }
     report(args, false)
 }
 
 /// Runs `stib plot`.
 pub fn plot(args: &EvalArgs) -> Result<()> {
     check_run(&args.run)?;
+    if super::qm9::is_qm9_run(&args.run) {
+        return super::qm9::plot(args);
+    }
     let dev = device();
     let trainer = load_run(&args.run, &args.checkpoint, dev.clone())?;
     let (test, _) = spiral::test_set(args.test.as_deref())?;

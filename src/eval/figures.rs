@@ -33,6 +33,7 @@ pub fn spiral_figures(model: &SpiralModel, data: &SpiralSample, device: &Device,
             ys,
             colour_by: &t,
             colour_label: "t".into(),
+            colour_range: None,
         };
         write(&dir.join(name), &scatter)
     };

@@ -1,7 +1,10 @@
-//! Evaluation: the Table 1 metrics and the latent-space figures.
+//! Evaluation: the Table 1 metrics and the latent-space figures of both experiments.
 
 pub mod figures;
 pub mod metrics;
+pub mod qm9_figures;
+pub mod qm9_metrics;
+pub mod qm9_table;
 pub mod table;
 
 pub use metrics::{Metrics, evaluate};

@@ -58,15 +58,22 @@ impl Encoder {
 
     /// q(z | x) for a batch.
     pub fn forward(&self, x: &Tensor) -> Result<Posterior> {
-        let out = self.net.forward(x)?;
-        match &self.noise {
+        self.noise.posterior(self.net.forward(x)?, self.latent)
+    }
+}
+
+impl Noise {
+    /// The posterior of an encoder network's output `(batch, latent)` (global noise) or
+    /// `(batch, 2 latent)` (per-sample: mean, then log-variance).
+    pub fn posterior(&self, out: Tensor, latent: usize) -> Result<Posterior> {
+        match self {
             Noise::Global(log_sigma) => {
                 let log_sigma = log_sigma.unsqueeze(0)?.broadcast_as(out.shape())?;
                 Ok(Posterior { mu: out, log_sigma })
             }
             Noise::PerSample => {
-                let mu = out.narrow(1, 0, self.latent)?;
-                let log_var = out.narrow(1, self.latent, self.latent)?;
+                let mu = out.narrow(1, 0, latent)?;
+                let log_var = out.narrow(1, latent, latent)?;
                 Ok(Posterior { mu, log_sigma: (log_var * 0.5)? })
             }
         }
@@ -85,6 +92,18 @@ impl Posterior {
         let sigma2 = (&self.log_sigma * 2.0)?.exp()?;
         let per_dim = ((self.log_sigma.neg()? + ((self.mu.sqr()? + sigma2)? * 0.5)?)? - 0.5)?;
         per_dim.sum(1)?.mean_all()
+    }
+
+    /// The KL to the prior with "free bits": each dimension's batch-mean KL counts as at least
+    /// `free_bits` nats (0 gives [`Posterior::kl`]). Below the floor a dimension gets no
+    /// gradient from the KL, so the decoder cannot profit from ignoring it.
+    pub fn kl_free_bits(&self, free_bits: f64) -> Result<Tensor> {
+        if free_bits <= 0.0 {
+            return self.kl();
+        }
+        let sigma2 = (&self.log_sigma * 2.0)?.exp()?;
+        let per_dim = ((self.log_sigma.neg()? + ((self.mu.sqr()? + sigma2)? * 0.5)?)? - 0.5)?.mean(0)?;
+        per_dim.maximum(free_bits)?.sum_all()
     }
 
     /// Mean over all ordered pairs (i, j) of KL(q(z | x_i) || q(z | x_j)): the penalty of
@@ -130,6 +149,17 @@ mod tests {
         let want = (0..4).map(|i| kl1(mu[i], ls[i].exp(), 0.0, 1.0)).sum::<f64>() / 2.0;
         let got = p.kl().unwrap().to_scalar::<f64>().unwrap();
         assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    }
+
+    #[test]
+    fn free_bits_floor_each_dimension() {
+        // Dimension 0 has KL 0 (the prior itself), dimension 1 a large one.
+        let p = posterior(&[0.0, 3.0, 0.0, 3.0], &[0.0, 0.0, 0.0, 0.0], 2, 2);
+        let plain = p.kl().unwrap().to_scalar::<f64>().unwrap();
+        assert!((plain - 4.5).abs() < 1e-12);
+        let floored = p.kl_free_bits(1.0).unwrap().to_scalar::<f64>().unwrap();
+        assert!((floored - 5.5).abs() < 1e-12, "{floored}");
+        assert_eq!(p.kl_free_bits(0.0).unwrap().to_scalar::<f64>().unwrap(), plain);
     }
 
     #[test]

@@ -18,6 +18,8 @@ use super::adversary::Adversary;
 use super::bijection::Bijection;
 use super::decoder::Decoder;
 use super::encoder::{Encoder, Posterior};
+use super::mi_term::sum_squared_error;
+use super::networks::Networks;
 use super::predictor::Predictor;
 
 /// Which of the five models.
@@ -146,24 +148,6 @@ impl SpiralModel {
         Ok(SpiralModel { kind, arch, encoder, decoder, predictor, adversary, bijection })
     }
 
-    /// Size of the code the encoder produces.
-    pub fn latent_dim(&self) -> usize {
-        self.encoder.latent()
-    }
-
-    /// The invariant part Z0 of a code.
-    pub fn z0(&self, z: &Tensor) -> Result<Tensor> {
-        z.narrow(1, 0, self.arch.z0_dim)
-    }
-
-    /// The property part Z1 of a code (the whole code for the VAE).
-    pub fn z1(&self, z: &Tensor) -> Result<Tensor> {
-        match self.kind {
-            ModelKind::Vae => Ok(z.clone()),
-            _ => z.narrow(1, self.arch.z0_dim, self.arch.z1_dim),
-        }
-    }
-
     /// Encodes, samples (or takes mu when `eps` is `None`), decodes and predicts.
     pub fn pass(&self, x: &Tensor, y: &Tensor, eps: Option<&Tensor>) -> Result<Pass> {
         let posterior = self.encoder.forward(x)?;
@@ -176,10 +160,44 @@ impl SpiralModel {
         } else {
             self.decoder.forward(&z)?
         };
-        let y_hat = match &self.predictor {
-            Some(p) => Some(p.forward(&self.z1(&z)?)?),
-            None => None,
-        };
+        let y_hat = self.predict(&z)?;
         Ok(Pass { posterior, z, x_hat, y_hat })
+    }
+}
+
+impl Networks for SpiralModel {
+    type Input = Tensor;
+
+    fn kind(&self) -> ModelKind {
+        self.kind
+    }
+
+    fn z0_dim(&self) -> usize {
+        self.arch.z0_dim
+    }
+
+    fn latent_dim(&self) -> usize {
+        self.encoder.latent()
+    }
+
+    fn encode(&self, x: &Tensor) -> Result<Posterior> {
+        self.encoder.forward(x)
+    }
+
+    fn reconstruction_error(&self, z: &Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+        let x_hat = if self.kind.is_conditional() {
+            self.decoder.forward(&Tensor::cat(&[z, y], 1)?)?
+        } else {
+            self.decoder.forward(z)?
+        };
+        sum_squared_error(&x_hat, x)
+    }
+
+    fn predictor(&self) -> Option<&Predictor> {
+        self.predictor.as_ref()
+    }
+
+    fn adversary(&self) -> Option<(&Adversary, &Bijection)> {
+        self.adversary.as_ref().zip(self.bijection.as_ref())
     }
 }

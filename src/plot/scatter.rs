@@ -29,13 +29,26 @@ pub struct Scatter<'a> {
     pub colour_by: &'a [f64],
     /// Name of that scalar, for the legend.
     pub colour_label: String,
+    /// Range the 10 colour bins span (default: the extremes of `colour_by`), so that panels
+    /// of one figure share their colours.
+    pub colour_range: Option<(f64, f64)>,
 }
 
 /// Bin index (0..BINS) of each value, in 10 equal-width bins between the extremes.
 pub fn bins(values: &[f64]) -> Vec<usize> {
-    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+    bins_in(values, extremes(values))
+}
+
+/// Smallest and largest value.
+pub fn extremes(values: &[f64]) -> (f64, f64) {
+    values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)))
+}
+
+/// Bin index (0..BINS) of each value in 10 equal-width bins over `(lo, hi)` (values outside
+/// go to the end bins).
+pub fn bins_in(values: &[f64], (lo, hi): (f64, f64)) -> Vec<usize> {
     let width = (hi - lo) / BINS as f64;
-    values.iter().map(|&v| if width > 0.0 { (((v - lo) / width) as usize).min(BINS - 1) } else { 0 }).collect()
+    values.iter().map(|&v| if width > 0.0 { (((v - lo) / width).max(0.0) as usize).min(BINS - 1) } else { 0 }).collect()
 }
 
 /// Colour of bin `b` (a viridis-like ramp from dark blue to yellow).
@@ -83,7 +96,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Scatter) -> std::
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(|e| e.to_string())?;
-    let b = bins(s.colour_by);
+    let b = bins_in(s.colour_by, s.colour_range.unwrap_or_else(|| extremes(s.colour_by)));
     for bin in 0..BINS {
         let colour = bin_colour(bin);
         let pts =
@@ -111,19 +124,34 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Scatter) -> std::
 /// Writes the panel to `stem.png` and `stem.svg` (each drawn to a temporary file, then
 /// renamed, so a figure on disk is always whole); returns both paths.
 pub fn write(stem: &Path, s: &Scatter) -> Result<Vec<PathBuf>> {
+    write_grid(stem, std::slice::from_ref(s), 1)
+}
+
+/// Writes panels in a grid of `columns` columns to `stem.png` and `stem.svg`, atomically.
+pub fn write_grid(stem: &Path, panels: &[Scatter], columns: usize) -> Result<Vec<PathBuf>> {
     super::register_fonts();
+    let columns = columns.clamp(1, panels.len().max(1));
+    let rows = panels.len().div_ceil(columns).max(1);
+    let size = (720 * columns as u32, 600 * rows as u32);
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
     let (png_tmp, svg_tmp) = (stem.with_extension("tmp.png"), stem.with_extension("tmp.svg"));
     let fail = |p: &Path, e: String| Error::Internal(format!("drawing {}: {e}", p.display()));
-    {
-        let root = BitMapBackend::new(&png_tmp, (720, 600)).into_drawing_area();
-        draw(&root, s).map_err(|e| fail(&png, e))?;
+    fn draw_all<DB: DrawingBackend>(
+        root: DrawingArea<DB, Shift>,
+        panels: &[Scatter],
+        rows: usize,
+        columns: usize,
+    ) -> std::result::Result<(), String> {
+        let areas = root.split_evenly((rows, columns));
+        for (area, panel) in areas.iter().zip(panels) {
+            draw(area, panel)?;
+        }
+        root.present().map_err(|e| e.to_string())
     }
-    {
-        let root = SVGBackend::new(&svg_tmp, (720, 600)).into_drawing_area();
-        draw(&root, s).map_err(|e| fail(&svg, e))?;
-    }
+    draw_all(BitMapBackend::new(&png_tmp, size).into_drawing_area(), panels, rows, columns)
+        .map_err(|e| fail(&png, e))?;
+    draw_all(SVGBackend::new(&svg_tmp, size).into_drawing_area(), panels, rows, columns).map_err(|e| fail(&svg, e))?;
     for (tmp, fin) in [(&png_tmp, &png), (&svg_tmp, &svg)] {
         std::fs::rename(tmp, fin).map_err(|source| Error::Io { path: fin.clone(), source })?;
     }

@@ -50,6 +50,11 @@ impl Adam {
         let c2 = 1.0 - self.beta2.powi(t);
         for (i, (_, var)) in self.params.iter().enumerate() {
             let Some(g) = grads.get(var.as_tensor()) else { continue };
+            // Some of candle's backward rules (convolutions, embeddings) return gradients that
+            // still record how they were made; detached, the moments do not keep every past
+            // step's graph alive.
+            let g = g.detach();
+            let g = &g;
             let m = ((&self.m[i] * self.beta1)? + (g * (1.0 - self.beta1))?)?;
             let v = ((&self.v[i] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
             let update = ((&m / c1)? / ((&v / c2)?.sqrt()? + self.eps)?)?;

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::eval::Metrics;
 
-/// The JSON sidecar of a checkpoint.
+/// The JSON sidecar of a checkpoint; `M` is the experiment's validation metrics.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CheckpointState {
+pub struct CheckpointState<M = Metrics> {
     /// File (in the same folder) holding the tensors.
     pub tensors: String,
     /// Iterations completed.
@@ -31,11 +31,11 @@ pub struct CheckpointState {
     /// Steps taken by the adversary optimiser.
     pub adversary_steps: u64,
     /// Validation metrics of the best checkpoint so far.
-    pub best: Option<Metrics>,
+    pub best: Option<M>,
     /// Iteration of the best checkpoint so far.
     pub best_iteration: Option<u64>,
     /// Validation metrics at this iteration.
-    pub metrics: Option<Metrics>,
+    pub metrics: Option<M>,
 }
 
 /// Writes `bytes` to `path` atomically.
@@ -69,7 +69,12 @@ pub fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tens
 
 /// Writes a checkpoint named `name` (`name.json` and `name-<iteration>.safetensors`) into
 /// `dir`, then removes the tensor files of older checkpoints of that name.
-pub fn save(dir: &Path, name: &str, tensors: &HashMap<String, Tensor>, mut state: CheckpointState) -> Result<()> {
+pub fn save<M: Serialize>(
+    dir: &Path,
+    name: &str,
+    tensors: &HashMap<String, Tensor>,
+    mut state: CheckpointState<M>,
+) -> Result<()> {
     let file = format!("{name}-{}.safetensors", state.iteration);
     save_tensors(&dir.join(&file), tensors)?;
     state.tensors = file.clone();
@@ -88,14 +93,30 @@ pub fn save(dir: &Path, name: &str, tensors: &HashMap<String, Tensor>, mut state
 }
 
 /// Reads the checkpoint `name` from `dir`: its sidecar and its tensors.
-pub fn load(dir: &Path, name: &str, device: &Device) -> Result<(CheckpointState, HashMap<String, Tensor>)> {
+pub fn load<M: serde::de::DeserializeOwned>(
+    dir: &Path,
+    name: &str,
+    device: &Device,
+) -> Result<(CheckpointState<M>, HashMap<String, Tensor>)> {
     let path = dir.join(format!("{name}.json"));
     let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
-    let state: CheckpointState = serde_json::from_str(&text).map_err(|e| Error::Data {
+    let state: CheckpointState<M> = serde_json::from_str(&text).map_err(|e| Error::Data {
         path: path.clone(),
         line: e.line(),
         message: format!("not a stib checkpoint: {e}"),
     })?;
     let tensors = load_tensors(&dir.join(&state.tensors), device)?;
     Ok((state, tensors))
+}
+
+/// Appends one JSON line to `history.jsonl` in the run folder `dir`.
+pub fn append_history(dir: &Path, line: &serde_json::Value) -> Result<()> {
+    use std::io::Write;
+    let path = dir.join("history.jsonl");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|source| Error::Io { path: path.clone(), source })?;
+    writeln!(f, "{line}").map_err(|source| Error::Io { path, source })
 }

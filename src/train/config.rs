@@ -18,10 +18,33 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::{Architecture, ModelKind};
 
-/// A whole run configuration.
+/// Which experiment a configuration file is for (its top-level `experiment` key).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Experiment {
+    /// The artificial spiral experiment (the default when the key is absent).
+    #[default]
+    Spiral,
+    /// The QM9 experiment on SMILES.
+    Qm9,
+}
+
+impl Experiment {
+    /// The experiment named by the `experiment` key of a TOML file (spiral when absent; an
+    /// unreadable file or value is reported by the full parse that follows).
+    pub fn of_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let table: toml::Table = text.parse().unwrap_or_default();
+        Ok(table.get("experiment").and_then(|v| v.clone().try_into().ok()).unwrap_or_default())
+    }
+}
+
+/// A whole run configuration of the artificial experiment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// `"spiral"` (or absent).
+    pub experiment: Experiment,
     /// Seed of every random draw (initial weights, batches, noise).
     pub seed: u64,
     /// Which model and its sizes.
@@ -103,6 +126,8 @@ pub struct LossConfig {
     pub conditional_reconstruction_weight: f64,
     /// CVIB: weight of the pairwise KL penalty (1).
     pub pairwise_weight: f64,
+    /// Least KL in nats that each latent dimension is charged ("free bits"; 0: plain KL).
+    pub free_bits: f64,
 }
 
 impl Default for LossConfig {
@@ -114,6 +139,7 @@ impl Default for LossConfig {
             conditional_kl_weight: 0.1,
             conditional_reconstruction_weight: 2.0,
             pairwise_weight: 1.0,
+            free_bits: 0.0,
         }
     }
 }
@@ -142,6 +168,25 @@ pub struct ScheduleConfig {
 }
 
 impl ScheduleConfig {
+    /// Rejects schedules that cannot train.
+    pub fn check(&self) -> Result<()> {
+        let s = self;
+        let bad = |m: &str| Err(Error::invalid(format!("invalid configuration: {m}")));
+        if s.batch < 3 {
+            return bad("schedule.batch must be at least 3 (the MI term needs correlations)");
+        }
+        if !(s.learning_rate > 0.0 && s.learning_rate.is_finite()) {
+            return bad("schedule.learning_rate must be positive");
+        }
+        if s.learning_rate_final < 0.0 || !s.learning_rate_final.is_finite() {
+            return bad("schedule.learning_rate_final must be 0 (constant rate) or positive");
+        }
+        if !(s.lambda_start > 0.0 && s.lambda_growth > 0.0) || s.lambda_every == 0 {
+            return bad("schedule.lambda_start and lambda_growth must be positive, lambda_every at least 1");
+        }
+        Ok(())
+    }
+
     /// The learning rate for iteration `it` (0-based).
     pub fn learning_rate_at(&self, it: u64) -> f64 {
         if self.learning_rate_final <= 0.0 || self.iterations == 0 {
@@ -208,20 +253,13 @@ impl Default for ValidationConfig {
 impl Config {
     /// Reads and checks a TOML configuration file.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        Self::from_toml(&text).map_err(|e| match e {
-            Error::Data { line, message, .. } => Error::Data { path: path.to_path_buf(), line, message },
-            other => other,
-        })
+        read_file(path, Self::from_toml)
     }
 
     /// Parses and checks TOML text (errors carry the line; the path is filled in by
     /// [`Config::from_file`]).
     pub fn from_toml(text: &str) -> Result<Self> {
-        let config: Config = toml::from_str(text).map_err(|e| {
-            let line = e.span().map_or(0, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            Error::Data { path: "<config>".into(), line, message: e.message().to_string() }
-        })?;
+        let config: Config = parse_toml(text)?;
         config.check()?;
         Ok(config)
     }
@@ -236,18 +274,10 @@ impl Config {
         let s = &self.schedule;
         let a = &self.model.arch();
         let bad = |m: &str| Err(Error::invalid(format!("invalid configuration: {m}")));
-        if s.batch < 3 {
-            return bad("schedule.batch must be at least 3 (the MI term needs correlations)");
+        if self.experiment != Experiment::Spiral {
+            return bad("experiment = \"qm9\" files are QM9 configurations, not spiral ones");
         }
-        if !(s.learning_rate > 0.0 && s.learning_rate.is_finite()) {
-            return bad("schedule.learning_rate must be positive");
-        }
-        if s.learning_rate_final < 0.0 || !s.learning_rate_final.is_finite() {
-            return bad("schedule.learning_rate_final must be 0 (constant rate) or positive");
-        }
-        if !(s.lambda_start > 0.0 && s.lambda_growth > 0.0) || s.lambda_every == 0 {
-            return bad("schedule.lambda_start and lambda_growth must be positive, lambda_every at least 1");
-        }
+        s.check()?;
         if a.hidden == 0 || a.depth == 0 || a.z0_dim == 0 || a.x_dim == 0 || a.y_dim == 0 {
             return bad("model sizes must be at least 1");
         }
@@ -259,6 +289,24 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Reads a configuration file with `parse`, naming the file in its errors.
+pub fn read_file<T>(path: &Path, parse: impl FnOnce(&str) -> Result<T>) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    parse(&text).map_err(|e| match e {
+        Error::Data { line, message, .. } => Error::Data { path: path.to_path_buf(), line, message },
+        other => other,
+    })
+}
+
+/// Deserialises TOML text; an error carries its line (the path is filled in by
+/// [`read_file`]).
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    toml::from_str(text).map_err(|e| {
+        let line = e.span().map_or(0, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        Error::Data { path: "<config>".into(), line, message: e.message().to_string() }
+    })
 }
 
 #[cfg(test)]

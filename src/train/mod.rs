@@ -2,9 +2,12 @@
 //! checkpoints.
 
 pub mod adam;
+pub mod alternating;
 pub mod checkpoint;
 pub mod config;
 pub mod objective;
+pub mod qm9_config;
+pub mod smiles_trainer;
 pub mod trainer;
 
 pub use config::Config;

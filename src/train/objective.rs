@@ -1,27 +1,32 @@
 //! The two objectives of STIB's alternating optimisation (paper Eq. 6-7, reference weights)
-//! and the baselines' single objective.
+//! and the baselines' single objective, for any model that implements [`Networks`].
 //!
 //! Main step, over encoder + log_sigma + decoder + predictor:
-//!   STIB:            KL + lambda (mse_x + mse_y + 400 ir)
-//!   VAE, STIB w/o a: KL + lambda (mse_x + mse_y)
-//!   CVAE:            0.1 KL + lambda 2 mse_x
-//!   CVIB:            0.1 KL + lambda 2 mse_x + pairwise KL
+//!   STIB:            KL + lambda (rec_x + mse_y + 400 ir)
+//!   VAE, STIB w/o a: KL + lambda (rec_x + mse_y)
+//!   CVAE:            0.1 KL + lambda 2 rec_x
+//!   CVIB:            0.1 KL + lambda 2 rec_x + pairwise KL
 //! Adversary step, over adversary + bijection (STIB only):
 //!   -3000 (ir - 0.01 bi),  bi = mean ||h^-1(h(y)) - y||^2, with Z0 held fixed.
+//!
+//! rec_x is the squared error of x for vectors and the token cross-entropy for SMILES. With
+//! `free_bits` > 0 each latent dimension's KL counts as at least that many nats (the cure for
+//! posterior collapse of the SMILES decoder).
 
 use candle_core::{Result, Tensor};
 
 use super::config::LossConfig;
+use crate::model::ModelKind;
 use crate::model::mi_term::{gaussian_ir, sum_squared_error};
-use crate::model::{ModelKind, SpiralModel};
+use crate::model::networks::Networks;
 
 /// Scalars of one step, for progress and logs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepStats {
     /// KL(q(z|x) || p(z)), batch mean.
     pub kl: f64,
-    /// Squared reconstruction error of x.
-    pub mse_x: f64,
+    /// Reconstruction error of x (squared error, or cross-entropy in nats for SMILES).
+    pub rec_x: f64,
     /// Squared prediction error of y (0 without a predictor).
     pub mse_y: f64,
     /// The Gaussian MI term ir = 2 I(a(Z0); h(y)) in nats (0 without an adversary).
@@ -31,34 +36,35 @@ pub struct StepStats {
 }
 
 /// The main step's loss and its parts.
-pub fn main_loss(
-    model: &SpiralModel,
+pub fn main_loss<M: Networks>(
+    model: &M,
     weights: &LossConfig,
-    x: &Tensor,
+    x: &M::Input,
     y: &Tensor,
     eps: &Tensor,
     lambda: f64,
 ) -> Result<(Tensor, StepStats)> {
-    let pass = model.pass(x, y, Some(eps))?;
-    let kl = pass.posterior.kl()?;
-    let mse_x = sum_squared_error(&pass.x_hat, x)?;
-    let mut stats = StepStats { kl: scalar(&kl)?, mse_x: scalar(&mse_x)?, ..StepStats::default() };
-    let loss = match model.kind {
+    let posterior = model.encode(x)?;
+    let z = posterior.sample(eps)?;
+    let kl = posterior.kl_free_bits(weights.free_bits)?;
+    let rec_x = model.reconstruction_error(&z, x, y)?;
+    let mut stats = StepStats { kl: scalar(&kl)?, rec_x: scalar(&rec_x)?, ..StepStats::default() };
+    let loss = match model.kind() {
         ModelKind::Cvae | ModelKind::Cvib => {
             let mut loss = ((&kl * weights.conditional_kl_weight)?
-                + (&mse_x * (lambda * weights.conditional_reconstruction_weight))?)?;
-            if model.kind == ModelKind::Cvib {
-                loss = (loss + (pass.posterior.pairwise_kl()? * weights.pairwise_weight)?)?;
+                + (&rec_x * (lambda * weights.conditional_reconstruction_weight))?)?;
+            if model.kind() == ModelKind::Cvib {
+                loss = (loss + (posterior.pairwise_kl()? * weights.pairwise_weight)?)?;
             }
             loss
         }
         ModelKind::Vae | ModelKind::StibNoAdversary | ModelKind::Stib => {
-            let y_hat = pass.y_hat.as_ref().ok_or_else(|| candle_core::Error::Msg("no predictor".into()))?;
-            let mse_y = sum_squared_error(y_hat, y)?;
+            let y_hat = model.predict(&z)?.ok_or_else(|| candle_core::Error::Msg("no predictor".into()))?;
+            let mse_y = sum_squared_error(&y_hat, y)?;
             stats.mse_y = scalar(&mse_y)?;
-            let mut fit = (&mse_x + &mse_y)?;
-            if let (Some(adversary), Some(bijection)) = (&model.adversary, &model.bijection) {
-                let ir = gaussian_ir(&adversary.forward(&model.z0(&pass.z)?)?, &bijection.forward(y)?)?;
+            let mut fit = (&rec_x + &mse_y)?;
+            if let Some((adversary, bijection)) = model.adversary() {
+                let ir = gaussian_ir(&adversary.forward(&model.z0(&z)?)?, &bijection.forward(y)?)?;
                 stats.ir = scalar(&ir)?;
                 fit = (fit + (ir * weights.mi_weight)?)?;
             }
@@ -70,15 +76,15 @@ pub fn main_loss(
 }
 
 /// The adversary step's loss -scale (ir - beta bi) with the code held fixed, and ir.
-pub fn adversary_loss(
-    model: &SpiralModel,
+pub fn adversary_loss<M: Networks>(
+    model: &M,
     weights: &LossConfig,
-    x: &Tensor,
+    x: &M::Input,
     y: &Tensor,
     eps: &Tensor,
 ) -> Result<Option<(Tensor, f64)>> {
-    let (Some(adversary), Some(bijection)) = (&model.adversary, &model.bijection) else { return Ok(None) };
-    let z = model.encoder.forward(x)?.sample(eps)?.detach();
+    let Some((adversary, bijection)) = model.adversary() else { return Ok(None) };
+    let z = model.encode(x)?.sample(eps)?.detach();
     let y_tilde = bijection.forward(y)?;
     let ir = gaussian_ir(&adversary.forward(&model.z0(&z)?)?, &y_tilde)?;
     let bi = sum_squared_error(&bijection.inverse(&y_tilde)?, y)?;

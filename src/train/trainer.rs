@@ -8,13 +8,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor, Var};
-use candle_nn::{VarBuilder, VarMap};
-use rand::{Rng, SeedableRng};
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use super::adam::Adam;
+use super::alternating::{Alternating, internal, var_builder};
 use super::checkpoint::{self, CheckpointState};
 use super::config::{Config, Selection};
 use super::objective::{StepStats, adversary_loss, main_loss};
@@ -22,15 +22,17 @@ use crate::data::spiral::{self, SpiralSample};
 use crate::error::{Error, Result};
 use crate::eval::metrics::{Metrics, evaluate, to_tensor};
 use crate::model::SpiralModel;
+use crate::model::networks::Networks;
 
 /// Name of the resumable checkpoint.
 pub const LAST: &str = "last";
 /// Name of the best checkpoint.
 pub const BEST: &str = "best";
 
-/// What the loop reports to its caller (progress bars, logs).
+/// What the loop reports to its caller (progress bars, logs); `M` is the experiment's
+/// validation metrics.
 #[derive(Debug, Clone, Copy)]
-pub enum Event {
+pub enum Event<M = Metrics> {
     /// An iteration finished.
     Step {
         /// Iterations completed.
@@ -45,7 +47,7 @@ pub enum Event {
         /// Iterations completed.
         iteration: u64,
         /// Validation metrics.
-        metrics: Metrics,
+        metrics: M,
         /// Whether this became the best checkpoint.
         best: bool,
     },
@@ -57,9 +59,7 @@ pub struct Trainer {
     pub config: Config,
     /// The model.
     pub model: SpiralModel,
-    varmap: VarMap,
-    main_opt: Adam,
-    adversary_opt: Option<Adam>,
+    opt: Alternating,
     rng: ChaCha8Rng,
     /// Iterations completed.
     pub iteration: u64,
@@ -78,44 +78,22 @@ impl std::fmt::Debug for Trainer {
     }
 }
 
-fn internal(e: candle_core::Error) -> Error {
-    Error::Internal(e.to_string())
-}
-
 impl Trainer {
-    /// A fresh model with seeded initial weights (Glorot-uniform weights, zero biases, zero
-    /// log_sigma, as the reference's TensorFlow defaults).
+    /// A fresh model with seeded initial weights (see [`Alternating::new`]).
     pub fn new(config: Config, device: Device) -> Result<Self> {
         config.check()?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let varmap = VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
-        let model = SpiralModel::new(config.model.kind, config.model.arch(), vb).map_err(internal)?;
-        for (name, var) in sorted_vars(&varmap) {
-            let shape = var.shape().clone();
-            let values: Vec<f32> = if name.ends_with(".weight") {
-                let (fan_out, fan_in) = shape.dims2().map_err(internal)?;
-                let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
-                (0..shape.elem_count()).map(|_| (limit * (2.0 * rng.random::<f64>() - 1.0)) as f32).collect()
-            } else {
-                vec![0.0; shape.elem_count()]
-            };
-            var.set(&Tensor::from_vec(values, shape, &device).map_err(internal)?).map_err(internal)?;
-        }
-        let (main_vars, adversary_vars) = split_parameters(&varmap, config.model.reference_split);
-        let lr = config.schedule.learning_rate;
-        let main_opt = Adam::new(main_vars, lr).map_err(internal)?;
-        let adversary_opt =
-            if adversary_vars.is_empty() { None } else { Some(Adam::new(adversary_vars, lr).map_err(internal)?) };
+        let model = SpiralModel::new(config.model.kind, config.model.arch(), var_builder(&varmap, &device))
+            .map_err(internal)?;
+        let opt = Alternating::new(varmap, &mut rng, config.model.reference_split, &config.schedule)?;
         let mut vrng = ChaCha8Rng::seed_from_u64(config.validation.seed);
         let validation = spiral::sample(&mut vrng, config.validation.size);
-        let lambda = config.schedule.lambda_start;
+        let lambda = opt.lambda;
         Ok(Trainer {
             config,
             model,
-            varmap,
-            main_opt,
-            adversary_opt,
+            opt,
             rng,
             iteration: 0,
             lambda,
@@ -143,15 +121,10 @@ impl Trainer {
             config.schedule.iterations = n;
         }
         let mut trainer = Trainer::new(config, device.clone())?.with_run_dir(dir)?;
-        let (state, tensors) = checkpoint::load(dir, LAST, &device)?;
-        trainer.load_weights(&tensors)?;
-        trainer.main_opt.restore("opt.main", &tensors, state.main_steps).map_err(internal)?;
-        if let Some(opt) = trainer.adversary_opt.as_mut() {
-            opt.restore("opt.adversary", &tensors, state.adversary_steps).map_err(internal)?;
-        }
+        let (state, tensors) = checkpoint::load::<Metrics>(dir, LAST, &device)?;
+        trainer.opt.restore(&tensors, state.main_steps, state.adversary_steps)?;
         trainer.rng = state.rng;
-        trainer.iteration = state.iteration;
-        trainer.lambda = state.lambda;
+        trainer.set_position(state.iteration, state.lambda);
         trainer.best = state.best;
         trainer.best_iteration = state.best_iteration;
         Ok(trainer)
@@ -159,24 +132,17 @@ impl Trainer {
 
     /// Sets the model's weights from tensors named as in the model.
     pub fn load_weights(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()> {
-        for (name, var) in sorted_vars(&self.varmap) {
-            let t =
-                tensors.get(&name).ok_or_else(|| Error::invalid(format!("the checkpoint lacks weight '{name}'")))?;
-            if t.shape() != var.shape() {
-                return Err(Error::invalid(format!(
-                    "weight '{name}' has shape {:?} in the checkpoint but {:?} in the model",
-                    t.dims(),
-                    var.dims()
-                )));
-            }
-            var.set(&t.to_dtype(DType::F32).map_err(internal)?).map_err(internal)?;
-        }
-        Ok(())
+        self.opt.load_weights(tensors)
     }
 
     /// The model's weights by name.
     pub fn weights(&self) -> HashMap<String, Tensor> {
-        sorted_vars(&self.varmap).into_iter().map(|(n, v)| (n, v.as_tensor().clone())).collect()
+        self.opt.weights()
+    }
+
+    fn set_position(&mut self, iteration: u64, lambda: f64) {
+        (self.iteration, self.lambda) = (iteration, lambda);
+        (self.opt.iteration, self.opt.lambda) = (iteration, lambda);
     }
 
     /// The device the model lives on.
@@ -196,23 +162,17 @@ impl Trainer {
         let x = to_tensor(&batch.x, &self.device).map_err(internal)?;
         let y = to_tensor(&batch.y, &self.device).map_err(internal)?;
         let eps = self.noise(n)?;
-        let lr = self.config.schedule.learning_rate_at(self.iteration);
-        self.main_opt.lr = lr;
-        if let Some(opt) = self.adversary_opt.as_mut() {
-            opt.lr = lr;
-        }
+        self.opt.set_learning_rate(&self.config.schedule);
         let (loss, mut stats) =
             main_loss(&self.model, &self.config.loss, &x, &y, &eps, self.lambda).map_err(internal)?;
-        let grads = loss.backward().map_err(internal)?;
-        self.main_opt.step(&grads).map_err(internal)?;
+        self.opt.main_step(&loss)?;
         // The adversary step draws its own noise (after the main step, in the same stream).
-        let adversary_eps = if self.adversary_opt.is_some() { Some(self.noise(n)?) } else { None };
-        if let (Some(opt), Some(eps)) = (self.adversary_opt.as_mut(), adversary_eps)
-            && let Some((loss, ir)) = adversary_loss(&self.model, &self.config.loss, &x, &y, &eps).map_err(internal)?
-        {
-            let grads = loss.backward().map_err(internal)?;
-            opt.step(&grads).map_err(internal)?;
-            stats.ir = ir;
+        if self.opt.has_adversary() {
+            let eps = self.noise(n)?;
+            if let Some((loss, ir)) = adversary_loss(&self.model, &self.config.loss, &x, &y, &eps).map_err(internal)? {
+                self.opt.adversary_step(&loss)?;
+                stats.ir = ir;
+            }
         }
         if !stats.main.is_finite() {
             return Err(Error::Internal(format!(
@@ -221,14 +181,8 @@ impl Trainer {
                 self.iteration + 1
             )));
         }
-        self.iteration += 1;
-        let s = &self.config.schedule;
-        if self.iteration.is_multiple_of(s.lambda_every) {
-            self.lambda *= s.lambda_growth;
-            if s.lambda_max > 0.0 {
-                self.lambda = self.lambda.min(s.lambda_max);
-            }
-        }
+        self.opt.advance(&self.config.schedule);
+        (self.iteration, self.lambda) = (self.opt.iteration, self.opt.lambda);
         Ok(stats)
     }
 
@@ -267,19 +221,14 @@ impl Trainer {
 
     /// Appends one JSON line per validation to `history.jsonl` in the run folder.
     fn log_validation(&self, stats: &StepStats, metrics: &Metrics, best: bool) -> Result<()> {
-        use std::io::Write;
         let Some(dir) = &self.dir else { return Ok(()) };
-        let path = dir.join("history.jsonl");
-        let line = serde_json::json!({
-            "iteration": self.iteration, "lambda": self.lambda, "best": best,
-            "train": stats, "validation": metrics,
-        });
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|source| Error::Io { path: path.clone(), source })?;
-        writeln!(f, "{line}").map_err(|source| Error::Io { path, source })
+        checkpoint::append_history(
+            dir,
+            &serde_json::json!({
+                "iteration": self.iteration, "lambda": self.lambda, "best": best,
+                "train": stats, "validation": metrics,
+            }),
+        )
     }
 
     fn is_better(&self, m: &Metrics) -> bool {
@@ -299,13 +248,14 @@ impl Trainer {
     pub fn checkpoint(&self, best: bool, metrics: Metrics) -> Result<()> {
         let Some(dir) = &self.dir else { return Ok(()) };
         let weights = self.weights();
+        let (main_steps, adversary_steps) = self.opt.steps();
         let state = CheckpointState {
             tensors: String::new(),
             iteration: self.iteration,
             lambda: self.lambda,
             rng: self.rng.clone(),
-            main_steps: self.main_opt.steps(),
-            adversary_steps: self.adversary_opt.as_ref().map_or(0, Adam::steps),
+            main_steps,
+            adversary_steps,
             best: self.best,
             best_iteration: self.best_iteration,
             metrics: Some(metrics),
@@ -313,34 +263,8 @@ impl Trainer {
         if best {
             checkpoint::save(dir, BEST, &weights, state.clone())?;
         }
-        let mut all = weights;
-        all.extend(self.main_opt.state("opt.main"));
-        if let Some(opt) = &self.adversary_opt {
-            all.extend(opt.state("opt.adversary"));
-        }
-        checkpoint::save(dir, LAST, &all, state)
+        checkpoint::save(dir, LAST, &self.opt.state(), state)
     }
-}
-
-/// Variables with their names.
-type NamedVars = Vec<(String, Var)>;
-
-/// Variables sorted by name (a fixed order for seeding and saving).
-fn sorted_vars(varmap: &VarMap) -> NamedVars {
-    let data = varmap.data().lock().unwrap_or_else(|e| e.into_inner());
-    let mut vars: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    vars
-}
-
-/// Parameters of the main step and of the adversary step. The adversary owns `adversary.*`
-/// and `bijection.*`; with `reference_split` its first layer goes to the main step instead,
-/// as in the reference code.
-fn split_parameters(varmap: &VarMap, reference_split: bool) -> (NamedVars, NamedVars) {
-    sorted_vars(varmap).into_iter().partition(|(name, _)| {
-        let adversarial = name.starts_with("adversary.") || name.starts_with("bijection.");
-        !adversarial || (reference_split && name.starts_with("adversary.0."))
-    })
 }
 
 /// Loads a trained model from a run folder: its configuration and the `which` checkpoint
@@ -348,10 +272,9 @@ fn split_parameters(varmap: &VarMap, reference_split: bool) -> (NamedVars, Named
 pub fn load_run(dir: &Path, which: &str, device: Device) -> Result<Trainer> {
     let config = Config::from_file(&dir.join("config.toml"))?;
     let mut trainer = Trainer::new(config, device.clone())?;
-    let (state, tensors) = checkpoint::load(dir, which, &device)?;
+    let (state, tensors) = checkpoint::load::<Metrics>(dir, which, &device)?;
     trainer.load_weights(&tensors)?;
-    trainer.iteration = state.iteration;
-    trainer.lambda = state.lambda;
+    trainer.set_position(state.iteration, state.lambda);
     trainer.best = state.best;
     trainer.best_iteration = state.best_iteration;
     Ok(trainer)

@@ -1,0 +1,178 @@
+//! The alternating optimisation of STIB (paper Eq. 6-7), independent of the data: the
+//! parameters split between the main step (encoder, log_sigma, decoder, predictor) and the
+//! adversary step (adversary, bijection), one Adam state each, the learning-rate decay and the
+//! lambda schedule. The spiral and the SMILES trainers both drive their models through it.
+//!
+//! Initial weights are Glorot-uniform (fans from the shape, kernel size included for
+//! convolutions), biases and log_sigma zero, as the reference's TensorFlow defaults, all drawn
+//! from the run's seeded stream in the order of the parameters' names.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::VarMap;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use super::adam::Adam;
+use super::config::ScheduleConfig;
+use crate::error::{Error, Result};
+
+/// Parameters by name, in name order.
+pub type NamedVars = Vec<(String, Var)>;
+
+/// The parameters, their two optimisers, and where the schedule stands.
+pub struct Alternating {
+    varmap: VarMap,
+    main_opt: Adam,
+    adversary_opt: Option<Adam>,
+    /// Iterations completed.
+    pub iteration: u64,
+    /// Current lambda.
+    pub lambda: f64,
+}
+
+/// Maps a candle error to an internal one.
+pub fn internal(e: candle_core::Error) -> Error {
+    Error::Internal(e.to_string())
+}
+
+impl Alternating {
+    /// Initialises every parameter of `varmap` from `rng` and builds the two optimisers; with
+    /// `reference_split` the adversary's first layer goes to the main step, as in the
+    /// reference code.
+    pub fn new(varmap: VarMap, rng: &mut ChaCha8Rng, reference_split: bool, schedule: &ScheduleConfig) -> Result<Self> {
+        for (name, var) in sorted_vars(&varmap) {
+            let shape = var.shape().clone();
+            let dims = shape.dims();
+            let values: Vec<f32> = if name.ends_with("weight") && dims.len() >= 2 {
+                let receptive: usize = dims[2..].iter().product();
+                let (fan_out, fan_in) = (dims[0] * receptive, dims[1] * receptive);
+                let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
+                (0..shape.elem_count()).map(|_| (limit * (2.0 * rng.random::<f64>() - 1.0)) as f32).collect()
+            } else {
+                vec![0.0; shape.elem_count()]
+            };
+            let t = Tensor::from_vec(values, shape, var.device()).map_err(internal)?;
+            var.set(&t).map_err(internal)?;
+        }
+        let (main_vars, adversary_vars) = split_parameters(&varmap, reference_split);
+        let lr = schedule.learning_rate;
+        let main_opt = Adam::new(main_vars, lr).map_err(internal)?;
+        let adversary_opt =
+            if adversary_vars.is_empty() { None } else { Some(Adam::new(adversary_vars, lr).map_err(internal)?) };
+        Ok(Alternating { varmap, main_opt, adversary_opt, iteration: 0, lambda: schedule.lambda_start })
+    }
+
+    /// Whether there is an adversary step.
+    pub fn has_adversary(&self) -> bool {
+        self.adversary_opt.is_some()
+    }
+
+    /// Sets both learning rates for the coming iteration.
+    pub fn set_learning_rate(&mut self, schedule: &ScheduleConfig) {
+        let lr = schedule.learning_rate_at(self.iteration);
+        self.main_opt.lr = lr;
+        if let Some(opt) = self.adversary_opt.as_mut() {
+            opt.lr = lr;
+        }
+    }
+
+    /// Back-propagates the main loss and updates the main step's parameters.
+    pub fn main_step(&mut self, loss: &Tensor) -> Result<()> {
+        let grads = loss.backward().map_err(internal)?;
+        self.main_opt.step(&grads).map_err(internal)
+    }
+
+    /// Back-propagates the adversary's loss and updates the adversary and bijection.
+    pub fn adversary_step(&mut self, loss: &Tensor) -> Result<()> {
+        let Some(opt) = self.adversary_opt.as_mut() else { return Ok(()) };
+        let grads = loss.backward().map_err(internal)?;
+        opt.step(&grads).map_err(internal)
+    }
+
+    /// Ends an iteration: counts it and grows lambda on schedule.
+    pub fn advance(&mut self, s: &ScheduleConfig) {
+        self.iteration += 1;
+        if self.iteration.is_multiple_of(s.lambda_every) {
+            self.lambda *= s.lambda_growth;
+            if s.lambda_max > 0.0 {
+                self.lambda = self.lambda.min(s.lambda_max);
+            }
+        }
+    }
+
+    /// Steps taken by the main and the adversary optimiser.
+    pub fn steps(&self) -> (u64, u64) {
+        (self.main_opt.steps(), self.adversary_opt.as_ref().map_or(0, Adam::steps))
+    }
+
+    /// The model's weights by name.
+    pub fn weights(&self) -> HashMap<String, Tensor> {
+        sorted_vars(&self.varmap).into_iter().map(|(n, v)| (n, v.as_tensor().clone())).collect()
+    }
+
+    /// Weights and both optimisers' moments, for a resumable checkpoint.
+    pub fn state(&self) -> HashMap<String, Tensor> {
+        let mut all = self.weights();
+        all.extend(self.main_opt.state("opt.main"));
+        if let Some(opt) = &self.adversary_opt {
+            all.extend(opt.state("opt.adversary"));
+        }
+        all
+    }
+
+    /// Sets the model's weights from tensors named as in the model.
+    pub fn load_weights(&self, tensors: &HashMap<String, Tensor>) -> Result<()> {
+        for (name, var) in sorted_vars(&self.varmap) {
+            let t =
+                tensors.get(&name).ok_or_else(|| Error::invalid(format!("the checkpoint lacks weight '{name}'")))?;
+            if t.shape() != var.shape() {
+                return Err(Error::invalid(format!(
+                    "weight '{name}' has shape {:?} in the checkpoint but {:?} in the model",
+                    t.dims(),
+                    var.dims()
+                )));
+            }
+            var.set(&t.to_dtype(DType::F32).map_err(internal)?).map_err(internal)?;
+        }
+        Ok(())
+    }
+
+    /// Restores weights, optimiser moments and step counts written by [`Alternating::state`].
+    pub fn restore(&mut self, tensors: &HashMap<String, Tensor>, main_steps: u64, adversary_steps: u64) -> Result<()> {
+        self.load_weights(tensors)?;
+        self.main_opt.restore("opt.main", tensors, main_steps).map_err(internal)?;
+        if let Some(opt) = self.adversary_opt.as_mut() {
+            opt.restore("opt.adversary", tensors, adversary_steps).map_err(internal)?;
+        }
+        Ok(())
+    }
+
+    /// Number of scalar parameters.
+    pub fn parameter_count(&self) -> usize {
+        sorted_vars(&self.varmap).iter().map(|(_, v)| v.elem_count()).sum()
+    }
+}
+
+/// A new variable map and the device it lives on, for building a model.
+pub fn var_builder(varmap: &VarMap, device: &Device) -> candle_nn::VarBuilder<'static> {
+    candle_nn::VarBuilder::from_varmap(varmap, DType::F32, device)
+}
+
+/// Variables sorted by name (a fixed order for seeding and saving).
+fn sorted_vars(varmap: &VarMap) -> NamedVars {
+    let data = varmap.data().lock().unwrap_or_else(|e| e.into_inner());
+    let mut vars: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
+
+/// Parameters of the main step and of the adversary step. The adversary owns `adversary.*`
+/// and `bijection.*`; with `reference_split` its first layer goes to the main step instead.
+fn split_parameters(varmap: &VarMap, reference_split: bool) -> (NamedVars, NamedVars) {
+    sorted_vars(varmap).into_iter().partition(|(name, _)| {
+        let adversarial = name.starts_with("adversary.") || name.starts_with("bijection.");
+        !adversarial || (reference_split && name.starts_with("adversary.0."))
+    })
+}

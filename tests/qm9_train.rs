@@ -1,0 +1,99 @@
+//! The QM9 experiment's SMILES models: a short training run learns to reconstruct, a killed
+//! run resumes exactly, and bad configurations and data give clear errors.
+
+mod common;
+
+use std::path::Path;
+
+use candle_core::Device;
+use common::{data_dir, stib, temp_file};
+use stib::model::ModelKind;
+use stib::train::qm9_config::Qm9Config;
+use stib::train::smiles_trainer::SmilesTrainer;
+
+/// A small model (so that the test trains in seconds) on the C7O2H10 data.
+fn small_config(data: &Path, kind: ModelKind, iterations: u64) -> Qm9Config {
+    let mut c = Qm9Config::default();
+    c.data.path = Some(data.join("qm9_c7o2h10.csv"));
+    c.model.kind = kind;
+    c.architecture.conv_channels = vec![16, 16];
+    c.architecture.dense = 64;
+    c.architecture.gru_hidden = 64;
+    c.architecture.z0_dim = 6;
+    c.architecture.mlp_hidden = 32;
+    c.schedule.iterations = iterations;
+    c.schedule.batch = 64;
+    c.validation.every = iterations;
+    c
+}
+
+#[test]
+fn a_short_stib_run_learns_to_reconstruct_and_predict() {
+    let Some(data) = data_dir("a_short_stib_run_learns_to_reconstruct_and_predict") else { return };
+    let mut t = SmilesTrainer::new(small_config(&data, ModelKind::Stib, 300), Device::Cpu).unwrap();
+    let before = t.validate().unwrap();
+    t.train(|_| {}).unwrap();
+    let after = t.validate().unwrap();
+    eprintln!("before {before:?}\nafter {after:?}");
+    assert!(before.token_accuracy < 0.2, "{before:?}");
+    assert!(after.token_accuracy > before.token_accuracy + 0.3, "{before:?} -> {after:?}");
+    let (gap0, gap1) = (before.mae_gap.unwrap(), after.mae_gap.unwrap());
+    assert!(gap1 < 0.9 * gap0, "gap MAE {gap0} -> {gap1}");
+}
+
+#[test]
+fn a_resumed_run_continues_exactly() {
+    let Some(data) = data_dir("a_resumed_run_continues_exactly") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let mut config = small_config(&data, ModelKind::Stib, 12);
+    config.validation.every = 6;
+    let mut straight = SmilesTrainer::new(config.clone(), Device::Cpu).unwrap().with_run_dir(&a).unwrap();
+    straight.train(|_| {}).unwrap();
+    // The same run killed after its checkpoint at iteration 6.
+    let mut first = SmilesTrainer::new(config, Device::Cpu).unwrap().with_run_dir(&b).unwrap();
+    for _ in 0..6 {
+        first.step().unwrap();
+    }
+    first.checkpoint(true, first.validate().unwrap()).unwrap();
+    first.step().unwrap();
+    drop(first);
+    let mut resumed = SmilesTrainer::resume(&b, None, Device::Cpu).unwrap();
+    assert_eq!(resumed.iteration(), 6);
+    resumed.train(|_| {}).unwrap();
+    let (x, y) = (SmilesTrainer::load(&a, "last", None, Device::Cpu).unwrap(), resumed);
+    let one = |t: &SmilesTrainer| t.validate().unwrap();
+    assert_eq!(one(&x), one(&y));
+    // The split and vocabulary were saved with the run and reused.
+    let prep: stib::data::molecule_set::Preparation =
+        serde_json::from_str(&std::fs::read_to_string(b.join("data.json")).unwrap()).unwrap();
+    assert_eq!(prep, y.data.preparation);
+    assert_eq!(prep.split.test.len(), 610);
+}
+
+#[test]
+fn bad_qm9_configs_and_data_are_named() {
+    let Some(data) = data_dir("bad_qm9_configs_and_data_are_named") else { return };
+    let (_d, cfg) = temp_file("bad.toml", "experiment = \"qm9\"\n[architecture]\ngru_width = 3\n");
+    let out = stib(&["train", "--config", cfg.to_str().unwrap(), "--out", "/nonexistent/x"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("bad.toml:3") && err.contains("gru_width"), "{err}");
+
+    let csv = "qm9_index,smiles,gap_ev,alpha_bohr3\n".to_string()
+        + &std::fs::read_to_string(data.join("qm9_c7o2h10.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .take(30)
+            .collect::<Vec<_>>()
+            .join("\n")
+        + "\n99,C[C@@H,6.0,70.0\n";
+    let (_d2, bad) = temp_file("bad.csv", &csv);
+    let (_d3, cfg) = temp_file("ok.toml", "experiment = \"qm9\"\n");
+    let out =
+        stib(&["train", "--config", cfg.to_str().unwrap(), "--data", bad.to_str().unwrap(), "--out", "/nonexistent/x"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("bad.csv:32") && err.contains("C[C@@H"), "{err}");
+}
