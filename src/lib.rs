@@ -8,12 +8,14 @@
 //! alternating two optimisation steps. Moving in Z0 then changes x but not y.
 //!
 //! ## Module map
-//! - [`data`]: the artificial spiral process, numeric CSV tables, QM9 loaders, SMILES tokens.
+//! - [`data`]: the artificial spiral process, numeric CSV tables, QM9 loaders, SMILES tokens,
+//!   molecules split and encoded for a model.
 //! - [`chem`]: SMILES validity, canonical form, formula and depiction (over `cosmolkit`).
 //! - [`mi`]: mutual information estimators: KSG (evaluation) and Gaussian (paper Eq. 8-9).
-//! - [`model`]: encoder, decoder, predictor, adversary, bijection; the five models.
+//! - [`model`]: encoder, decoder, predictor, adversary, bijection; the five models, as MLPs
+//!   (artificial experiment) and over SMILES (QM9 experiment).
 //! - [`train`]: configuration, objectives (Eq. 6-7), the alternating loop, checkpoints.
-//! - [`eval`]: the Table 1 metrics.
+//! - [`eval`]: the Table 1 metrics and Figures 4 and 5.
 //! - [`plot`]: figures (PNG and SVG).
 //! - [`cli`]: the `stib` command line.
 //! - [`error`]: the one error type.

@@ -36,7 +36,7 @@ fn a_short_stib_run_learns_to_reconstruct_and_predict() {
     let after = t.validate().unwrap();
     eprintln!("before {before:?}\nafter {after:?}");
     assert!(before.token_accuracy < 0.2, "{before:?}");
-    assert!(after.token_accuracy > before.token_accuracy + 0.3, "{before:?} -> {after:?}");
+    assert!(after.token_accuracy > (3.0 * before.token_accuracy).max(0.3), "{before:?} -> {after:?}");
     let (gap0, gap1) = (before.mae_gap.unwrap(), after.mae_gap.unwrap());
     assert!(gap1 < 0.9 * gap0, "gap MAE {gap0} -> {gap1}");
 }
