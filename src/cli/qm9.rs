@@ -3,9 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use indicatif::{ProgressBar, ProgressStyle};
-
-use super::train::{EvalArgs, TrainArgs, device};
+use super::train::{EvalArgs, TrainArgs, device, progress_bar};
 use crate::error::{Error, Result};
 use crate::eval::qm9_figures::qm9_figures;
 use crate::eval::qm9_metrics::{Qm9Metrics, evaluate_molecules};
@@ -59,11 +57,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         trainer.config.schedule.batch,
         out.display()
     );
-    let bar = ProgressBar::new(total).with_position(trainer.iteration());
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} eta {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(total, trainer.iteration());
     let mut last_val = String::new();
     trainer.train(|event| match event {
         Event::Step { iteration, lambda, stats } => {

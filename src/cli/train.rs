@@ -118,11 +118,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         trainer.config.schedule.batch,
         out.display()
     );
-    let bar = ProgressBar::new(total).with_position(trainer.iteration);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} eta {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(total, trainer.iteration);
     let mut last_val = String::new();
     trainer.train(|event| match event {
         Event::Step { iteration, lambda, stats } => {
@@ -148,6 +144,16 @@ pub fn train(args: &TrainArgs) -> Result<()> {
 
 fn fmt_mae_y(m: &Metrics) -> String {
     m.mae_y.map(|v| format!(" mae_y {v:.3}")).unwrap_or_default()
+}
+
+/// The training progress bar (iteration, rate, time left, a message).
+pub fn progress_bar(total: u64, position: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total).with_position(position);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} eta {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
 }
 
 /// `runs/spiral-<kind>`.

@@ -14,9 +14,13 @@ use candle_nn::VarMap;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use rand_distr::{Distribution, StandardNormal};
+
 use super::adam::Adam;
-use super::config::ScheduleConfig;
+use super::config::{LossConfig, ScheduleConfig};
+use super::objective::{StepStats, adversary_loss, main_loss};
 use crate::error::{Error, Result};
+use crate::model::networks::Networks;
 
 /// Parameters by name, in name order.
 pub type NamedVars = Vec<(String, Var)>;
@@ -91,6 +95,44 @@ impl Alternating {
         opt.step(&grads).map_err(internal)
     }
 
+    /// One iteration on a batch: the main step, then (with an adversary) the adversary step
+    /// with its own noise drawn after the main step's, then the schedule advances. Noise is
+    /// standard normal from `rng`, of the model's code size.
+    #[allow(clippy::too_many_arguments)] // the parts of one step, each used once
+    pub fn iterate<M: Networks>(
+        &mut self,
+        model: &M,
+        weights: &LossConfig,
+        schedule: &ScheduleConfig,
+        x: &M::Input,
+        y: &Tensor,
+        rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> Result<StepStats> {
+        let n = y.dim(0).map_err(internal)?;
+        let latent = model.latent_dim();
+        let eps = standard_normal(rng, n, latent, device)?;
+        self.set_learning_rate(schedule);
+        let (loss, mut stats) = main_loss(model, weights, x, y, &eps, self.lambda).map_err(internal)?;
+        self.main_step(&loss)?;
+        if self.has_adversary() {
+            let eps = standard_normal(rng, n, latent, device)?;
+            if let Some((loss, ir)) = adversary_loss(model, weights, x, y, &eps).map_err(internal)? {
+                self.adversary_step(&loss)?;
+                stats.ir = ir;
+            }
+        }
+        if !stats.main.is_finite() {
+            return Err(Error::Internal(format!(
+                "the loss became {} at iteration {}; lower schedule.learning_rate",
+                stats.main,
+                self.iteration + 1
+            )));
+        }
+        self.advance(schedule);
+        Ok(stats)
+    }
+
     /// Ends an iteration: counts it and grows lambda on schedule.
     pub fn advance(&mut self, s: &ScheduleConfig) {
         self.iteration += 1;
@@ -153,6 +195,12 @@ impl Alternating {
     pub fn parameter_count(&self) -> usize {
         sorted_vars(&self.varmap).iter().map(|(_, v)| v.elem_count()).sum()
     }
+}
+
+/// An `(n, latent)` tensor of standard normal draws from `rng`.
+pub fn standard_normal(rng: &mut ChaCha8Rng, n: usize, latent: usize, device: &Device) -> Result<Tensor> {
+    let v: Vec<f32> = (0..n * latent).map(|_| StandardNormal.sample(rng)).collect();
+    Tensor::from_vec(v, (n, latent), device).map_err(internal)
 }
 
 /// A new variable map and the device it lives on, for building a model.

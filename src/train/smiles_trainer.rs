@@ -10,16 +10,15 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use candle_nn::VarMap;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 
 use super::alternating::{Alternating, internal, var_builder};
 use super::checkpoint::{self, CheckpointState, write_atomic};
-use super::objective::{StepStats, adversary_loss, main_loss};
+use super::objective::StepStats;
 use super::qm9_config::Qm9Config;
 use super::trainer::{BEST, Event, LAST};
 use crate::data::molecule_set::{MoleculeSet, Preparation};
@@ -27,7 +26,6 @@ use crate::data::qm9::{self, Molecule};
 use crate::error::{Error, Result};
 use crate::eval::qm9_metrics::{Qm9Metrics, evaluate_molecules, selection_score};
 use crate::model::SmilesModel;
-use crate::model::networks::Networks;
 
 /// File of the data preparation in a run folder.
 pub const DATA_FILE: &str = "data.json";
@@ -218,37 +216,12 @@ impl SmilesTrainer {
         perm[k * b..(k + 1) * b].to_vec()
     }
 
-    fn noise(&mut self, n: usize) -> Result<Tensor> {
-        let latent = self.model.latent_dim();
-        let v: Vec<f32> = (0..n * latent).map(|_| StandardNormal.sample(&mut self.rng)).collect();
-        Tensor::from_vec(v, (n, latent), &self.device).map_err(internal)
-    }
-
     /// One iteration: the next batch, the main step, then the adversary step.
     pub fn step(&mut self) -> Result<StepStats> {
         let rows = self.batch_rows(self.opt.iteration);
         let (x, y) = self.data.train.batch(&rows).map_err(internal)?;
-        let eps = self.noise(rows.len())?;
-        self.opt.set_learning_rate(&self.config.schedule);
-        let (loss, mut stats) =
-            main_loss(&self.model, &self.config.loss, &x, &y, &eps, self.opt.lambda).map_err(internal)?;
-        self.opt.main_step(&loss)?;
-        if self.opt.has_adversary() {
-            let eps = self.noise(rows.len())?;
-            if let Some((loss, ir)) = adversary_loss(&self.model, &self.config.loss, &x, &y, &eps).map_err(internal)? {
-                self.opt.adversary_step(&loss)?;
-                stats.ir = ir;
-            }
-        }
-        if !stats.main.is_finite() {
-            return Err(Error::Internal(format!(
-                "the loss became {} at iteration {}; lower schedule.learning_rate",
-                stats.main,
-                self.opt.iteration + 1
-            )));
-        }
-        self.opt.advance(&self.config.schedule);
-        Ok(stats)
+        let c = &self.config;
+        self.opt.iterate(&self.model, &c.loss, &c.schedule, &x, &y, &mut self.rng, &self.device)
     }
 
     /// Metrics on the validation split (no MI).

@@ -12,17 +12,15 @@ use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 
 use super::alternating::{Alternating, internal, var_builder};
 use super::checkpoint::{self, CheckpointState};
 use super::config::{Config, Selection};
-use super::objective::{StepStats, adversary_loss, main_loss};
+use super::objective::StepStats;
 use crate::data::spiral::{self, SpiralSample};
 use crate::error::{Error, Result};
 use crate::eval::metrics::{Metrics, evaluate, to_tensor};
 use crate::model::SpiralModel;
-use crate::model::networks::Networks;
 
 /// Name of the resumable checkpoint.
 pub const LAST: &str = "last";
@@ -161,35 +159,10 @@ impl Trainer {
         let batch = spiral::sample(&mut self.rng, n);
         let x = to_tensor(&batch.x, &self.device).map_err(internal)?;
         let y = to_tensor(&batch.y, &self.device).map_err(internal)?;
-        let eps = self.noise(n)?;
-        self.opt.set_learning_rate(&self.config.schedule);
-        let (loss, mut stats) =
-            main_loss(&self.model, &self.config.loss, &x, &y, &eps, self.lambda).map_err(internal)?;
-        self.opt.main_step(&loss)?;
-        // The adversary step draws its own noise (after the main step, in the same stream).
-        if self.opt.has_adversary() {
-            let eps = self.noise(n)?;
-            if let Some((loss, ir)) = adversary_loss(&self.model, &self.config.loss, &x, &y, &eps).map_err(internal)? {
-                self.opt.adversary_step(&loss)?;
-                stats.ir = ir;
-            }
-        }
-        if !stats.main.is_finite() {
-            return Err(Error::Internal(format!(
-                "the loss became {} at iteration {}; lower schedule.learning_rate",
-                stats.main,
-                self.iteration + 1
-            )));
-        }
-        self.opt.advance(&self.config.schedule);
+        let c = &self.config;
+        let stats = self.opt.iterate(&self.model, &c.loss, &c.schedule, &x, &y, &mut self.rng, &self.device)?;
         (self.iteration, self.lambda) = (self.opt.iteration, self.opt.lambda);
         Ok(stats)
-    }
-
-    fn noise(&mut self, n: usize) -> Result<Tensor> {
-        let latent = self.model.latent_dim();
-        let v: Vec<f32> = (0..n * latent).map(|_| StandardNormal.sample(&mut self.rng)).collect();
-        Tensor::from_vec(v, (n, latent), &self.device).map_err(internal)
     }
 
     /// Metrics on the validation set (no MI).
