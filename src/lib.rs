@@ -16,6 +16,7 @@
 //!   (artificial experiment) and over SMILES (QM9 experiment).
 //! - [`train`]: configuration, objectives (Eq. 6-7), the alternating loop, checkpoints.
 //! - [`eval`]: the Table 1 metrics and Figures 4 and 5.
+//! - [`generate`]: new inputs with a reference's property: fix Z1, sample Z0 (Figure 6).
 //! - [`plot`]: figures (PNG and SVG).
 //! - [`cli`]: the `stib` command line.
 //! - [`error`]: the one error type.
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod generate;
 pub mod mi;
 pub mod model;
 pub mod plot;

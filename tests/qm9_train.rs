@@ -3,29 +3,10 @@
 
 mod common;
 
-use std::path::Path;
-
 use candle_core::Device;
-use common::{data_dir, stib, temp_file};
+use common::{data_dir, small_qm9_config as small_config, stib, temp_file};
 use stib::model::ModelKind;
-use stib::train::qm9_config::Qm9Config;
 use stib::train::smiles_trainer::SmilesTrainer;
-
-/// A small model (so that the test trains in seconds) on the C7O2H10 data.
-fn small_config(data: &Path, kind: ModelKind, iterations: u64) -> Qm9Config {
-    let mut c = Qm9Config::default();
-    c.data.path = Some(data.join("qm9_c7o2h10.csv"));
-    c.model.kind = kind;
-    c.architecture.conv_channels = vec![16, 16];
-    c.architecture.dense = 64;
-    c.architecture.gru_hidden = 64;
-    c.architecture.z0_dim = 6;
-    c.architecture.mlp_hidden = 32;
-    c.schedule.iterations = iterations;
-    c.schedule.batch = 64;
-    c.validation.every = iterations;
-    c
-}
 
 #[test]
 fn a_short_stib_run_learns_to_reconstruct_and_predict() {

@@ -7,6 +7,7 @@ use candle_core::Device;
 use common::{stib, temp_file};
 use stib::data::spiral;
 use stib::eval::evaluate;
+use stib::generate::{self, Z0Sampling};
 use stib::model::ModelKind;
 use stib::train::{Config, Trainer, load_run};
 
@@ -25,20 +26,29 @@ fn quick_config(kind: ModelKind, iterations: u64) -> Config {
     c
 }
 
-fn trained_mi(kind: ModelKind) -> f64 {
+/// MI_K(Z0; Y) of a short run, and a generation from x = (1, -2) with Z0 from the data's codes.
+fn trained_mi_and_generation(kind: ModelKind) -> (f64, stib::generate::spiral::SpiralSummary) {
     let mut t = Trainer::new(quick_config(kind, 3000), Device::Cpu).unwrap();
     t.train(|_| {}).unwrap();
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(5);
     let test = spiral::sample(&mut rng, 3000);
-    evaluate(&t.model, &test, &Device::Cpu, true).unwrap().mi_bits.unwrap()
+    let mi = evaluate(&t.model, &test, &Device::Cpu, true).unwrap().mi_bits.unwrap();
+    let g = generate::spiral::generate(&t.model, [1.0, -2.0], 2000, Z0Sampling::Data, 3, &Device::Cpu).unwrap();
+    (mi, g.summary)
 }
 
 #[test]
-fn the_adversary_removes_information_about_y_from_z0() {
-    let with = trained_mi(ModelKind::Stib);
-    let without = trained_mi(ModelKind::StibNoAdversary);
+fn the_adversary_removes_information_about_y_from_z0_and_z0_moves_x_along_the_symmetry() {
+    let (with, stib_gen) = trained_mi_and_generation(ModelKind::Stib);
+    let (without, plain_gen) = trained_mi_and_generation(ModelKind::StibNoAdversary);
     eprintln!("MI(Z0;Y): STIB {with:.3} bits, without adversary {without:.3} bits");
     assert!(with < 0.5 * without, "STIB {with} vs without adversary {without}");
+    // Walking Z0 with Z1 fixed: x travels (the line 2 x0 + x1 = 0 spans x0 in [-2, 2]), and
+    // the true symmetry coordinate t stays, far better than without the adversary.
+    eprintln!("generated t: STIB {:?}\nwithout adversary {:?}", stib_gen.t, plain_gen.t);
+    assert!(stib_gen.x0.sd > 0.5, "{:?}", stib_gen.x0);
+    assert!(stib_gen.mean_abs_t_shift < 0.3, "{stib_gen:?}");
+    assert!(stib_gen.t.sd < 0.5 * plain_gen.t.sd, "STIB {:?} vs {:?}", stib_gen.t, plain_gen.t);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The `stib` command line: argument parsing and printing only; the library does the work.
 
 pub mod data;
+pub mod generate;
 pub mod mi;
 pub mod qm9;
 pub mod reproduce;
@@ -40,6 +41,9 @@ pub enum Command {
     Plot(train::EvalArgs),
     /// Prepare a data set (QM9 from CSV, raw .xyz files or the official archive).
     Data(data::DataArgs),
+    /// Keep a reference's Z1, sample Z0 and decode: new molecules with the reference's
+    /// properties (QM9 runs, paper Figure 6), or new points x with the reference's t (spiral).
+    Generate(generate::GenerateArgs),
     /// Train (or reuse) all five models and write Table 1 next to the paper's numbers.
     Reproduce(reproduce::ReproduceArgs),
 }
@@ -65,6 +69,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Plot(args) => train::plot(&args),
         Command::Reproduce(args) => reproduce::run(&args),
         Command::Data(args) => data::run(&args),
+        Command::Generate(args) => generate::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

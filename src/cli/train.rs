@@ -51,10 +51,10 @@ pub struct EvalArgs {
     /// Test set (default: $STIB_DATA_DIR/spiral_test.csv, else a generated one).
     #[arg(long)]
     pub test: Option<PathBuf>,
-    /// Which checkpoint: best or last.
     /// QM9 runs: the data file, when it has moved since training.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Which checkpoint: best or last.
     #[arg(long, default_value = "best", value_parser = ["best", "last"])]
     pub checkpoint: String,
     /// Print one JSON object instead of a table.

@@ -128,6 +128,11 @@ pub struct LossConfig {
     pub pairwise_weight: f64,
     /// Least KL in nats that each latent dimension is charged ("free bits"; 0: plain KL).
     pub free_bits: f64,
+    /// Measure the MI term on Z0's mean instead of a sample (false, as the reference). On a
+    /// sample the encoder can lower the term by making Z0 noisier, which erases what Z0 holds
+    /// about x as well as about y; on the mean it must take y out of the code itself, and the
+    /// term matches the Table 1 metric, which is also taken at the mean.
+    pub mi_on_mean: bool,
 }
 
 impl Default for LossConfig {
@@ -140,6 +145,7 @@ impl Default for LossConfig {
             conditional_reconstruction_weight: 2.0,
             pairwise_weight: 1.0,
             free_bits: 0.0,
+            mi_on_mean: false,
         }
     }
 }

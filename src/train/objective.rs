@@ -64,7 +64,8 @@ pub fn main_loss<M: Networks>(
             stats.mse_y = scalar(&mse_y)?;
             let mut fit = (&rec_x + &mse_y)?;
             if let Some((adversary, bijection)) = model.adversary() {
-                let ir = gaussian_ir(&adversary.forward(&model.z0(&z)?)?, &bijection.forward(y)?)?;
+                let code = if weights.mi_on_mean { &posterior.mu } else { &z };
+                let ir = gaussian_ir(&adversary.forward(&model.z0(code)?)?, &bijection.forward(y)?)?;
                 stats.ir = scalar(&ir)?;
                 fit = (fit + (ir * weights.mi_weight)?)?;
             }
@@ -84,7 +85,8 @@ pub fn adversary_loss<M: Networks>(
     eps: &Tensor,
 ) -> Result<Option<(Tensor, f64)>> {
     let Some((adversary, bijection)) = model.adversary() else { return Ok(None) };
-    let z = model.encode(x)?.sample(eps)?.detach();
+    let posterior = model.encode(x)?;
+    let z = if weights.mi_on_mean { posterior.mu } else { posterior.sample(eps)? }.detach();
     let y_tilde = bijection.forward(y)?;
     let ir = gaussian_ir(&adversary.forward(&model.z0(&z)?)?, &y_tilde)?;
     let bi = sum_squared_error(&bijection.inverse(&y_tilde)?, y)?;
@@ -95,4 +97,39 @@ pub fn adversary_loss<M: Networks>(
 
 fn scalar(t: &Tensor) -> Result<f64> {
     t.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Architecture, SpiralModel};
+    use candle_core::{DType, Device};
+    use candle_nn::{VarBuilder, VarMap};
+
+    /// With `mi_on_mean` the MI term reads the mean code, so the noise draw cannot change it;
+    /// on a sample it does.
+    #[test]
+    fn mi_on_mean_ignores_the_noise() {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let model = SpiralModel::new(
+            ModelKind::Stib,
+            Architecture { hidden: 16, ..Architecture::default() },
+            VarBuilder::from_varmap(&vm, DType::F32, &dev),
+        )
+        .unwrap();
+        let x = Tensor::randn(0f32, 1.0, (64, 2), &dev).unwrap();
+        let y = Tensor::randn(0f32, 1.0, (64, 2), &dev).unwrap();
+        let (e1, e2) =
+            (Tensor::randn(0f32, 1.0, (64, 3), &dev).unwrap(), Tensor::randn(0f32, 1.0, (64, 3), &dev).unwrap());
+        let ir = |on_mean: bool, eps: &Tensor| {
+            let w = LossConfig { mi_on_mean: on_mean, ..LossConfig::default() };
+            let main = main_loss(&model, &w, &x, &y, eps, 1.0).unwrap().1.ir;
+            let adversary = adversary_loss(&model, &w, &x, &y, eps).unwrap().unwrap().1;
+            (main, adversary)
+        };
+        assert_eq!(ir(true, &e1), ir(true, &e2));
+        assert_eq!(ir(true, &e1).0, ir(true, &e1).1);
+        assert_ne!(ir(false, &e1).0, ir(false, &e2).0);
+    }
 }

@@ -1,7 +1,10 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use stib::model::ModelKind;
+use stib::train::qm9_config::Qm9Config;
 
 /// The shared data folder, from `STIB_DATA_DIR` (default `../shared/data`).
 ///
@@ -38,4 +41,20 @@ pub fn temp_file(name: &str, contents: &str) -> (tempfile::TempDir, PathBuf) {
     let path = dir.path().join(name);
     std::fs::write(&path, contents).expect("write temp file");
     (dir, path)
+}
+
+/// A small model (so that the test trains in seconds) on the C7O2H10 data.
+pub fn small_qm9_config(data: &Path, kind: ModelKind, iterations: u64) -> Qm9Config {
+    let mut c = Qm9Config::default();
+    c.data.path = Some(data.join("qm9_c7o2h10.csv"));
+    c.model.kind = kind;
+    c.architecture.conv_channels = vec![16, 16];
+    c.architecture.dense = 64;
+    c.architecture.gru_hidden = 64;
+    c.architecture.z0_dim = 6;
+    c.architecture.mlp_hidden = 32;
+    c.schedule.iterations = iterations;
+    c.schedule.batch = 64;
+    c.validation.every = iterations;
+    c
 }
