@@ -139,6 +139,7 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> s
                 String::new()
             }
         })
+        .x_desc("shaded: reference value +- test MAE; red: reference value")
         .y_desc(format!("{} ({})", p.title, p.unit))
         .label_style(("sans-serif", 14))
         .draw()

@@ -116,10 +116,12 @@ impl Alternating {
         let (loss, mut stats) = main_loss(model, weights, x, y, &eps, self.lambda).map_err(internal)?;
         self.main_step(&loss)?;
         if self.has_adversary() {
-            let eps = standard_normal(rng, n, latent, device)?;
-            if let Some((loss, ir)) = adversary_loss(model, weights, x, y, &eps).map_err(internal)? {
-                self.adversary_step(&loss)?;
-                stats.ir = ir;
+            for _ in 0..weights.adversary_steps {
+                let eps = standard_normal(rng, n, latent, device)?;
+                if let Some((loss, ir)) = adversary_loss(model, weights, x, y, &eps).map_err(internal)? {
+                    self.adversary_step(&loss)?;
+                    stats.ir = ir;
+                }
             }
         }
         if !stats.main.is_finite() {

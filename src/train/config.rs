@@ -133,6 +133,9 @@ pub struct LossConfig {
     /// about x as well as about y; on the mean it must take y out of the code itself, and the
     /// term matches the Table 1 metric, which is also taken at the mean.
     pub mi_on_mean: bool,
+    /// Adversary steps per iteration (1, as the reference). More let the adversary keep up
+    /// with an encoder that learns to hide y from it.
+    pub adversary_steps: usize,
 }
 
 impl Default for LossConfig {
@@ -146,7 +149,18 @@ impl Default for LossConfig {
             pairwise_weight: 1.0,
             free_bits: 0.0,
             mi_on_mean: false,
+            adversary_steps: 1,
         }
+    }
+}
+
+impl LossConfig {
+    /// Rejects settings that cannot train.
+    pub fn check(&self) -> Result<()> {
+        if self.adversary_steps == 0 {
+            return Err(Error::invalid("invalid configuration: loss.adversary_steps must be at least 1"));
+        }
+        Ok(())
     }
 }
 
@@ -284,6 +298,7 @@ impl Config {
             return bad("experiment = \"qm9\" files are QM9 configurations, not spiral ones");
         }
         s.check()?;
+        self.loss.check()?;
         if a.hidden == 0 || a.depth == 0 || a.z0_dim == 0 || a.x_dim == 0 || a.y_dim == 0 {
             return bad("model sizes must be at least 1");
         }
