@@ -126,9 +126,9 @@ fn molecules_command(args: &GenerateArgs, sampling: Z0Sampling, out: &Path) -> R
         mae[1]
     );
     println!(
-        "| reference | gap / alpha (eV / bohr^3) | valid | formula kept | unique | novel | predicted gap median [IQR] | predicted alpha median [IQR] | in band (gap / alpha) |"
+        "| reference | gap / alpha (eV / bohr^3) | reference predicted | valid | formula kept | unique | novel | predicted gap median [IQR] | predicted alpha median [IQR] | in band (gap / alpha) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for g in &generations {
         let s = &g.summary;
         let c = centre_label(s);
@@ -136,8 +136,10 @@ fn molecules_command(args: &GenerateArgs, sampling: Z0Sampling, out: &Path) -> R
             sp.map_or("-".to_string(), |v| format!("{:.2} [{:.2}, {:.2}]", v.median, v.q1, v.q3))
         };
         println!(
-            "| {} | {c} | {} ({:.1}%) | {} | {} | {} | {} | {} | {:.0}% / {:.0}% |",
+            "| {} | {c} | {:.2} / {:.2} | {} ({:.1}%) | {} | {} | {} | {} | {} | {:.0}% / {:.0}% |",
             s.reference.canonical,
+            s.reference.predicted[0],
+            s.reference.predicted[1],
             s.counts.valid,
             100.0 * s.valid_fraction,
             s.counts.formula_kept,

@@ -102,8 +102,9 @@ impl Panel<'_> {
         let mut hi = f64::NEG_INFINITY;
         for g in self.generations {
             let (c, e) = (g.summary.reference.centre()[self.property], g.summary.test_mae[self.property]);
-            lo = lo.min(c - e);
-            hi = hi.max(c + e);
+            let p = g.summary.reference.predicted[self.property];
+            lo = lo.min(c - e).min(p);
+            hi = hi.max(c + e).max(p);
             for v in self.values(g) {
                 lo = lo.min(v);
                 hi = hi.max(v);
@@ -139,7 +140,7 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> s
                 String::new()
             }
         })
-        .x_desc("shaded: reference value +- test MAE; red: reference value")
+        .x_desc("band: reference +- test MAE; red: reference; dashed: its prediction")
         .y_desc(format!("{} ({})", p.title, p.unit))
         .label_style(("sans-serif", 14))
         .draw()
@@ -153,6 +154,13 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> s
             .draw_series([Rectangle::new([(x - 0.4, c - e), (x + 0.4, c + e)], band.mix(0.45).filled())])
             .map_err(err)?;
         chart.draw_series([PathElement::new(vec![(x - 0.4, c), (x + 0.4, c)], RED.stroke_width(2))]).map_err(err)?;
+        // The model's own prediction for the reference, dashed.
+        let p_ref = g.summary.reference.predicted[p.property];
+        let dashes = (0..8).map(|k| {
+            let a = x - 0.4 + 0.1 * k as f64;
+            PathElement::new(vec![(a, p_ref), (a + 0.06, p_ref)], MAGENTA.stroke_width(2))
+        });
+        chart.draw_series(dashes).map_err(err)?;
         let values = p.values(g);
         let Some(s) = super::Spread::of(&values) else { continue };
         let w = 0.18;

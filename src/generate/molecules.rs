@@ -155,6 +155,9 @@ pub struct Generation {
 pub struct Survivor {
     /// Canonical SMILES.
     pub canonical: String,
+    /// The first decoded string that gave it (in the model's vocabulary, unlike the canonical
+    /// form, which may write aromatic atoms the kekulised training SMILES never use).
+    pub decoded: String,
     /// Samples that decoded to it.
     pub count: usize,
 }
@@ -192,7 +195,7 @@ pub fn filter(decoded: &[String], formula: &str) -> Filtered {
             Some(&i) => survivors[i].count += 1,
             None => {
                 seen.insert(canonical.clone(), survivors.len());
-                survivors.push(Survivor { canonical, count: 1 });
+                survivors.push(Survivor { canonical, decoded: s.clone(), count: 1 });
             }
         }
     }
@@ -270,8 +273,10 @@ pub fn reference(
 ) -> Result<Reference> {
     let canonical = chem::canonical(smiles).map_err(|e| Error::invalid(format!("reference: {e}")))?;
     let formula = chem::formula(&canonical)?;
-    let (z, y) = codes_and_predictions(model, &[smiles.to_string()], data, device)
-        .map_err(|e| Error::invalid(format!("reference: {e}")))?;
+    let (z, y) = codes_and_predictions(model, &[smiles.to_string()], data, device).map_err(|e| {
+        let tokens = data.preparation.vocabulary.tokens.iter().skip(3).cloned().collect::<Vec<_>>().join(" ");
+        Error::invalid(format!("reference: {e} (the model knows the tokens of its training SMILES: {tokens})"))
+    })?;
     let found = known.get(&canonical);
     Ok(Reference {
         smiles: smiles.to_string(),
@@ -334,7 +339,7 @@ pub fn generate(
         }
     }
     let Filtered { mut counts, survivors, formulas } = filter(&decoded, &formula);
-    let smiles: Vec<String> = survivors.iter().map(|s| s.canonical.clone()).collect();
+    let smiles: Vec<String> = survivors.iter().map(|s| s.decoded.clone()).collect();
     let mut molecules = Vec::with_capacity(survivors.len());
     if !smiles.is_empty() {
         let (z, y) = codes_and_predictions(model, &smiles, data, device)?;
@@ -428,6 +433,7 @@ mod tests {
         assert_eq!((c.samples, c.valid, c.formula_kept, c.unique), (7, 5, 4, 3), "{c:?}");
         assert_eq!(s[0].count, 2);
         assert_eq!(s[0].canonical, chem::canonical("OC(C)(C)c1ccco1").unwrap());
+        assert_eq!(s[0].decoded, "CC(C)(O)C1=CC=CO1", "the first spelling is kept for the model");
         assert!(s.iter().all(|m| chem::formula(&m.canonical).unwrap() == "C7H10O2"));
         assert_eq!(formulas, [("C7H10O2".to_string(), 4), ("C2H6O".to_string(), 1)]);
     }

@@ -133,6 +133,9 @@ pub struct LossConfig {
     /// about x as well as about y; on the mean it must take y out of the code itself, and the
     /// term matches the Table 1 metric, which is also taken at the mean.
     pub mi_on_mean: bool,
+    /// Weight of the prediction error mse_y against the reconstruction error (1, as the
+    /// reference).
+    pub prediction_weight: f64,
     /// Adversary steps per iteration (1, as the reference). More let the adversary keep up
     /// with an encoder that learns to hide y from it.
     pub adversary_steps: usize,
@@ -150,6 +153,7 @@ impl Default for LossConfig {
             free_bits: 0.0,
             mi_on_mean: false,
             adversary_steps: 1,
+            prediction_weight: 1.0,
         }
     }
 }
@@ -159,6 +163,9 @@ impl LossConfig {
     pub fn check(&self) -> Result<()> {
         if self.adversary_steps == 0 {
             return Err(Error::invalid("invalid configuration: loss.adversary_steps must be at least 1"));
+        }
+        if !(self.prediction_weight >= 0.0 && self.prediction_weight.is_finite()) {
+            return Err(Error::invalid("invalid configuration: loss.prediction_weight must be a number >= 0"));
         }
         Ok(())
     }

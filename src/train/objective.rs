@@ -2,8 +2,8 @@
 //! and the baselines' single objective, for any model that implements [`Networks`].
 //!
 //! Main step, over encoder + log_sigma + decoder + predictor:
-//!   STIB:            KL + lambda (rec_x + mse_y + 400 ir)
-//!   VAE, STIB w/o a: KL + lambda (rec_x + mse_y)
+//!   STIB:            KL + lambda (rec_x + w_y mse_y + 400 ir)
+//!   VAE, STIB w/o a: KL + lambda (rec_x + w_y mse_y)          (w_y = 1 in the reference)
 //!   CVAE:            0.1 KL + lambda 2 rec_x
 //!   CVIB:            0.1 KL + lambda 2 rec_x + pairwise KL
 //! Adversary step, over adversary + bijection (STIB only):
@@ -62,7 +62,7 @@ pub fn main_loss<M: Networks>(
             let y_hat = model.predict(&z)?.ok_or_else(|| candle_core::Error::Msg("no predictor".into()))?;
             let mse_y = sum_squared_error(&y_hat, y)?;
             stats.mse_y = scalar(&mse_y)?;
-            let mut fit = (&rec_x + &mse_y)?;
+            let mut fit = (&rec_x + (&mse_y * weights.prediction_weight)?)?;
             if let Some((adversary, bijection)) = model.adversary() {
                 let code = if weights.mi_on_mean { &posterior.mu } else { &z };
                 let ir = gaussian_ir(&adversary.forward(&model.z0(code)?)?, &bijection.forward(y)?)?;
