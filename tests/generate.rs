@@ -83,6 +83,8 @@ fn generated_molecules_pass_their_filters_and_figure6_is_written() {
         assert_eq!(m.novel, m.found_in.as_deref() != Some("train"), "{m:?}");
         assert!(m.gap_ev.is_finite() && m.alpha_bohr3.is_finite() && m.latent_distance >= 0.0, "{m:?}");
     }
+    assert_eq!(g.molecules.iter().filter(|m| m.found_in.is_none()).count(), c.outside_data);
+    assert!(c.outside_data <= c.novel && c.novel <= c.unique);
     assert!(g.molecules.windows(2).all(|w| w[0].latent_distance <= w[1].latent_distance));
     // The same seed gives the same molecules.
     let again = generate(&t.model, &t.data, &context, REFERENCES[0], &options, &dev).unwrap();

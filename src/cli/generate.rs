@@ -126,7 +126,7 @@ fn molecules_command(args: &GenerateArgs, sampling: Z0Sampling, out: &Path) -> R
         mae[1]
     );
     println!(
-        "| reference | gap / alpha (eV / bohr^3) | reference predicted | valid | formula kept | unique | novel | predicted gap median [IQR] | predicted alpha median [IQR] | in band (gap / alpha) |"
+        "| reference | gap / alpha (eV / bohr^3) | reference predicted | valid | formula kept | unique | novel (not in data) | predicted gap median [IQR] | predicted alpha median [IQR] | in band (gap / alpha) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for g in &generations {
@@ -136,7 +136,7 @@ fn molecules_command(args: &GenerateArgs, sampling: Z0Sampling, out: &Path) -> R
             sp.map_or("-".to_string(), |v| format!("{:.2} [{:.2}, {:.2}]", v.median, v.q1, v.q3))
         };
         println!(
-            "| {} | {c} | {:.2} / {:.2} | {} ({:.1}%) | {} | {} | {} | {} | {} | {:.0}% / {:.0}% |",
+            "| {} | {c} | {:.2} / {:.2} | {} ({:.1}%) | {} | {} | {} ({}) | {} | {} | {:.0}% / {:.0}% |",
             s.reference.canonical,
             s.reference.predicted[0],
             s.reference.predicted[1],
@@ -145,6 +145,7 @@ fn molecules_command(args: &GenerateArgs, sampling: Z0Sampling, out: &Path) -> R
             s.counts.formula_kept,
             s.counts.unique,
             s.counts.novel,
+            s.counts.outside_data,
             q(&s.gap),
             q(&s.alpha),
             100.0 * s.gap_in_band,

@@ -98,6 +98,8 @@ pub struct Counts {
     pub unique: usize,
     /// Unique ones not in the training split.
     pub novel: usize,
+    /// Unique ones in no split of the data set at all (new to QM9's C7H10O2 list, for that data).
+    pub outside_data: usize,
     /// Unique ones equal to the reference itself.
     pub reference_rebuilt: usize,
 }
@@ -275,7 +277,9 @@ pub fn reference(
     let formula = chem::formula(&canonical)?;
     let (z, y) = codes_and_predictions(model, &[smiles.to_string()], data, device).map_err(|e| {
         let tokens = data.preparation.vocabulary.tokens.iter().skip(3).cloned().collect::<Vec<_>>().join(" ");
-        Error::invalid(format!("reference: {e} (the model knows the tokens of its training SMILES: {tokens})"))
+        Error::invalid(format!(
+            "reference: {e} (the model knows the tokens of its training SMILES: {tokens}; QM9 writes rings in Kekule form, e.g. C1=CC=CO1 rather than c1ccoc1)"
+        ))
     })?;
     let found = known.get(&canonical);
     Ok(Reference {
@@ -358,6 +362,7 @@ pub fn generate(
     }
     molecules.sort_by(|a, b| a.latent_distance.total_cmp(&b.latent_distance));
     counts.novel = molecules.iter().filter(|m| m.novel).count();
+    counts.outside_data = molecules.iter().filter(|m| m.found_in.is_none()).count();
     counts.reference_rebuilt = molecules.iter().filter(|m| m.smiles == reference.canonical).count();
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let centre = reference.centre();

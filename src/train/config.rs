@@ -373,5 +373,9 @@ mod tests {
         assert!(e.contains("gan"), "{e}");
         let e = Config::from_toml("[schedule]\nbatch = 1\n").unwrap_err().to_string();
         assert!(e.contains("batch"), "{e}");
+        let e = Config::from_toml("[loss]\nadversary_steps = 0\n").unwrap_err().to_string();
+        assert!(e.contains("adversary_steps"), "{e}");
+        let e = Config::from_toml("[loss]\nprediction_weight = -1.0\n").unwrap_err().to_string();
+        assert!(e.contains("prediction_weight"), "{e}");
     }
 }
