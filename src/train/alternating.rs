@@ -18,7 +18,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::adam::Adam;
 use super::config::{LossConfig, ScheduleConfig};
-use super::objective::{StepStats, adversary_loss, main_loss};
+use super::objective::{StepStats, adversary_loss, fixed_posterior, main_loss};
 use crate::error::{Error, Result};
 use crate::model::networks::Networks;
 
@@ -116,9 +116,10 @@ impl Alternating {
         let (loss, mut stats) = main_loss(model, weights, x, y, &eps, self.lambda).map_err(internal)?;
         self.main_step(&loss)?;
         if self.has_adversary() {
+            let posterior = fixed_posterior(model, x).map_err(internal)?;
             for _ in 0..weights.adversary_steps {
                 let eps = standard_normal(rng, n, latent, device)?;
-                if let Some((loss, ir)) = adversary_loss(model, weights, x, y, &eps).map_err(internal)? {
+                if let Some((loss, ir)) = adversary_loss(model, weights, &posterior, y, &eps).map_err(internal)? {
                     self.adversary_step(&loss)?;
                     stats.ir = ir;
                 }

@@ -17,6 +17,7 @@ use candle_core::{Result, Tensor};
 
 use super::config::LossConfig;
 use crate::model::ModelKind;
+use crate::model::encoder::Posterior;
 use crate::model::mi_term::{gaussian_ir, sum_squared_error};
 use crate::model::networks::Networks;
 
@@ -76,17 +77,24 @@ pub fn main_loss<M: Networks>(
     Ok((loss, stats))
 }
 
-/// The adversary step's loss -scale (ir - beta bi) with the code held fixed, and ir.
+/// The encoder's posterior held fixed for the adversary steps of one iteration (they do not
+/// move the encoder, so one encoding serves them all).
+pub fn fixed_posterior<M: Networks>(model: &M, x: &M::Input) -> Result<Posterior> {
+    let p = model.encode(x)?;
+    Ok(Posterior { mu: p.mu.detach(), log_sigma: p.log_sigma.detach() })
+}
+
+/// The adversary step's loss -scale (ir - beta bi) on the code drawn from `posterior` (its
+/// mean with `mi_on_mean`, else a sample with noise `eps`), and ir.
 pub fn adversary_loss<M: Networks>(
     model: &M,
     weights: &LossConfig,
-    x: &M::Input,
+    posterior: &Posterior,
     y: &Tensor,
     eps: &Tensor,
 ) -> Result<Option<(Tensor, f64)>> {
     let Some((adversary, bijection)) = model.adversary() else { return Ok(None) };
-    let posterior = model.encode(x)?;
-    let z = if weights.mi_on_mean { posterior.mu } else { posterior.sample(eps)? }.detach();
+    let z = if weights.mi_on_mean { posterior.mu.clone() } else { posterior.sample(eps)? };
     let y_tilde = bijection.forward(y)?;
     let ir = gaussian_ir(&adversary.forward(&model.z0(&z)?)?, &y_tilde)?;
     let bi = sum_squared_error(&bijection.inverse(&y_tilde)?, y)?;
@@ -125,7 +133,8 @@ mod tests {
         let ir = |on_mean: bool, eps: &Tensor| {
             let w = LossConfig { mi_on_mean: on_mean, ..LossConfig::default() };
             let main = main_loss(&model, &w, &x, &y, eps, 1.0).unwrap().1.ir;
-            let adversary = adversary_loss(&model, &w, &x, &y, eps).unwrap().unwrap().1;
+            let posterior = fixed_posterior(&model, &x).unwrap();
+            let adversary = adversary_loss(&model, &w, &posterior, &y, eps).unwrap().unwrap().1;
             (main, adversary)
         };
         assert_eq!(ir(true, &e1), ir(true, &e2));
