@@ -23,14 +23,26 @@ pub fn is_valid(smiles: &str) -> bool {
 
 /// The canonical SMILES of a molecule.
 pub fn canonical(smiles: &str) -> Result<String> {
-    let mol = parse(smiles)?;
-    let text = mol.to_smiles().map_err(|e| Error::invalid(format!("cannot write SMILES for '{smiles}': {e}")))?;
-    String::from_utf8(text.into_bytes()).map_err(|e| Error::Internal(format!("SMILES writer gave non-UTF-8 text: {e}")))
+    canonical_of(&parse(smiles)?, smiles)
 }
 
 /// The Hill-ordered molecular formula, implicit hydrogens counted (e.g. `C7H10O2`).
 pub fn formula(smiles: &str) -> Result<String> {
+    formula_of(&parse(smiles)?, smiles)
+}
+
+/// Canonical SMILES and formula from one parse.
+pub fn canonical_and_formula(smiles: &str) -> Result<(String, String)> {
     let mol = parse(smiles)?;
+    Ok((canonical_of(&mol, smiles)?, formula_of(&mol, smiles)?))
+}
+
+fn canonical_of(mol: &Molecule, smiles: &str) -> Result<String> {
+    let text = mol.to_smiles().map_err(|e| Error::invalid(format!("cannot write SMILES for '{smiles}': {e}")))?;
+    String::from_utf8(text.into_bytes()).map_err(|e| Error::Internal(format!("SMILES writer gave non-UTF-8 text: {e}")))
+}
+
+fn formula_of(mol: &Molecule, smiles: &str) -> Result<String> {
     mol.molecular_formula().map_err(|e| Error::invalid(format!("no formula for '{smiles}': {e}")))
 }
 
@@ -52,5 +64,6 @@ mod tests {
         assert_eq!(canonical("OCC").unwrap(), canonical("CCO").unwrap());
         assert_ne!(canonical("OCC").unwrap(), canonical("COC").unwrap());
         assert!(depict_svg("CCO", 200, 200).unwrap().contains("<svg"));
+        assert_eq!(canonical_and_formula("OCC").unwrap(), (canonical("CCO").unwrap(), "C2H6O".to_string()));
     }
 }

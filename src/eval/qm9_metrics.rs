@@ -97,6 +97,11 @@ pub fn token_match(decoded: &[Vec<u32>], truth: &[Vec<u32>]) -> f64 {
     hits as f64 / total.max(1) as f64
 }
 
+/// Mean absolute error of column `j` of `y_hat` against `y`.
+pub fn column_mae(y_hat: &Array2<f64>, y: &Array2<f64>, j: usize) -> f64 {
+    (&y_hat.column(j) - &y.column(j)).mapv(f64::abs).sum() / y.nrows().max(1) as f64
+}
+
 /// Accuracy and property MAEs on `set`; MI on `mi_set` (the whole data, as in the paper)
 /// when given.
 pub fn evaluate_molecules(
@@ -108,11 +113,7 @@ pub fn evaluate_molecules(
     let enc = encode_molecules(model, set, standardiser, true)?;
     let accuracy = exact_match(&enc.decoded, &set.ids);
     let token_accuracy = token_match(&enc.decoded, &set.ids);
-    let column_mae = |j: usize| {
-        enc.y_hat
-            .as_ref()
-            .map(|y_hat| (&y_hat.column(j) - &set.y.column(j)).mapv(f64::abs).sum() / set.len().max(1) as f64)
-    };
+    let column_mae = |j: usize| enc.y_hat.as_ref().map(|y_hat| column_mae(y_hat, &set.y, j));
     let mi_bits = match mi_set {
         Some(all) => Some(invariance_mi(model, all, standardiser)?),
         None => None,

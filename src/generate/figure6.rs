@@ -10,7 +10,8 @@ use plotters::prelude::*;
 
 use super::molecules::Generation;
 use crate::chem;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::plot::{Panel, write_panels};
 use crate::train::checkpoint::write_atomic;
 
 /// Side of one molecule drawing in the depiction grid, in pixels.
@@ -85,14 +86,14 @@ pub fn write_depictions(path: &Path, generations: &[Generation]) -> Result<PathB
 }
 
 /// One property panel of Figure 6c.
-struct Panel<'a> {
+struct PropertyPanel<'a> {
     title: &'static str,
     unit: &'static str,
     property: usize,
     generations: &'a [Generation],
 }
 
-impl Panel<'_> {
+impl PropertyPanel<'_> {
     fn values(&self, g: &Generation) -> Vec<f64> {
         g.molecules.iter().map(|m| if self.property == 0 { m.gap_ev } else { m.alpha_bohr3 }).collect()
     }
@@ -115,7 +116,7 @@ impl Panel<'_> {
     }
 }
 
-fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> std::result::Result<(), String> {
+fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &PropertyPanel) -> std::result::Result<(), String> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     area.fill(&WHITE).map_err(err)?;
     let n = p.generations.len().max(1);
@@ -187,26 +188,15 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> s
 /// Figure 6c: box plots of the predicted gap and alpha of the kept molecules, one per
 /// reference, over the error band; written to `stem.png` and `stem.svg` atomically.
 pub fn write_boxplots(stem: &Path, generations: &[Generation]) -> Result<Vec<PathBuf>> {
-    crate::plot::register_fonts();
     let panels = [
-        Panel { title: "gap", unit: "eV", property: 0, generations },
-        Panel { title: "alpha", unit: "bohr^3", property: 1, generations },
+        PropertyPanel { title: "gap", unit: "eV", property: 0, generations },
+        PropertyPanel { title: "alpha", unit: "bohr^3", property: 1, generations },
     ];
-    let size = (520 * 2, 480);
-    let png = stem.with_extension("png");
-    let svg = stem.with_extension("svg");
-    let (png_tmp, svg_tmp) = (stem.with_extension("tmp.png"), stem.with_extension("tmp.svg"));
-    fn draw_all<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, panels: &[Panel]) -> std::result::Result<(), String> {
-        for (area, panel) in root.split_evenly((1, 2)).iter().zip(panels) {
-            draw_panel(area, panel)?;
-        }
-        root.present().map_err(|e| e.to_string())
+    write_panels(stem, &panels, 2, (520, 480))
+}
+
+impl Panel for PropertyPanel<'_> {
+    fn draw_on<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
+        draw_panel(area, self)
     }
-    let fail = |p: &Path, e: String| Error::Internal(format!("drawing {}: {e}", p.display()));
-    draw_all(BitMapBackend::new(&png_tmp, size).into_drawing_area(), &panels).map_err(|e| fail(&png, e))?;
-    draw_all(SVGBackend::new(&svg_tmp, size).into_drawing_area(), &panels).map_err(|e| fail(&svg, e))?;
-    for (tmp, fin) in [(&png_tmp, &png), (&svg_tmp, &svg)] {
-        std::fs::rename(tmp, fin).map_err(|source| Error::Io { path: fin.clone(), source })?;
-    }
-    Ok(vec![png, svg])
 }

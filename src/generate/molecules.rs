@@ -19,7 +19,7 @@ use crate::data::molecule_set::MoleculeSet;
 use crate::data::qm9::Molecule;
 use crate::error::{Error, Result};
 use crate::eval::metrics::to_tensor;
-use crate::eval::qm9_metrics::encode_molecules;
+use crate::eval::qm9_metrics::{column_mae, encode_molecules};
 use crate::model::SmilesModel;
 use crate::train::smiles_trainer::Qm9Data;
 
@@ -185,9 +185,8 @@ pub fn filter(decoded: &[String], formula: &str) -> Filtered {
         if s.is_empty() {
             continue;
         }
-        let Ok(canonical) = chem::canonical(s) else { continue };
+        let Ok((canonical, f)) = chem::canonical_and_formula(s) else { continue };
         counts.valid += 1;
-        let f = chem::formula(&canonical).unwrap_or_default();
         *formulas.entry(f.clone()).or_default() += 1;
         if f != formula {
             continue;
@@ -260,9 +259,7 @@ fn codes_and_predictions(
 pub fn test_mae(model: &SmilesModel, data: &Qm9Data) -> Result<[f64; 2]> {
     let enc = encode_molecules(model, &data.test, &data.preparation.standardiser, false)?;
     let y = enc.y_hat.ok_or_else(|| Error::Internal("the model has no predictor".into()))?;
-    let n = data.test.len().max(1) as f64;
-    let mae = |j: usize| (&y.column(j) - &data.test.y.column(j)).mapv(f64::abs).sum() / n;
-    Ok([mae(0), mae(1)])
+    Ok([column_mae(&y, &data.test.y, 0), column_mae(&y, &data.test.y, 1)])
 }
 
 /// Encodes the reference and looks it up in the data.
@@ -273,8 +270,8 @@ pub fn reference(
     known: &HashMap<String, Known>,
     device: &Device,
 ) -> Result<Reference> {
-    let canonical = chem::canonical(smiles).map_err(|e| Error::invalid(format!("reference: {e}")))?;
-    let formula = chem::formula(&canonical)?;
+    let (canonical, formula) =
+        chem::canonical_and_formula(smiles).map_err(|e| Error::invalid(format!("reference: {e}")))?;
     let (z, y) = codes_and_predictions(model, &[smiles.to_string()], data, device).map_err(|e| {
         let tokens = data.preparation.vocabulary.tokens.iter().skip(3).cloned().collect::<Vec<_>>().join(" ");
         Error::invalid(format!(
@@ -300,16 +297,24 @@ pub struct Context {
     pub known: HashMap<String, Known>,
     /// The model's test-split MAE of gap and alpha.
     pub test_mae: [f64; 2],
-    /// Codes at the mean of the training split (for [`Z0Sampling::Data`]).
-    pub train_codes: Array2<f64>,
+    /// Codes at the mean of the training split, encoded on first use by [`Z0Sampling::Data`].
+    train_codes: std::sync::OnceLock<Array2<f64>>,
 }
 
 impl Context {
-    /// Canonicalises the data, measures the test MAE and encodes the training split.
+    /// Canonicalises the data and measures the test MAE.
     pub fn new(model: &SmilesModel, data: &Qm9Data) -> Result<Self> {
         check_kind(model.kind)?;
-        let train_codes = encode_molecules(model, &data.train, &data.preparation.standardiser, false)?.z;
-        Ok(Context { known: known_molecules(data), test_mae: test_mae(model, data)?, train_codes })
+        Ok(Context { known: known_molecules(data), test_mae: test_mae(model, data)?, train_codes: Default::default() })
+    }
+
+    /// The training split's codes (encoded once, when first asked for).
+    fn train_codes(&self, model: &SmilesModel, data: &Qm9Data) -> Result<&Array2<f64>> {
+        if let Some(codes) = self.train_codes.get() {
+            return Ok(codes);
+        }
+        let codes = encode_molecules(model, &data.train, &data.preparation.standardiser, false)?.z;
+        Ok(self.train_codes.get_or_init(|| codes))
     }
 }
 
@@ -328,8 +333,9 @@ pub fn generate(
     let reference = reference(model, smiles, data, known, device)?;
     let formula = options.formula.clone().unwrap_or_else(|| reference.formula.clone());
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
-    let (z0_dim, train) = (model.arch.z0_dim, context.train_codes.view());
-    let codes = sample_codes(&reference.code, z0_dim, options.n, options.sampling, train, &mut rng)?;
+    let none = Array2::zeros((0, reference.code.len()));
+    let train = if options.sampling == Z0Sampling::Data { context.train_codes(model, data)? } else { &none };
+    let codes = sample_codes(&reference.code, model.arch.z0_dim, options.n, options.sampling, train.view(), &mut rng)?;
     let vocabulary = &data.preparation.vocabulary;
     let mut decoded = Vec::with_capacity(options.n);
     let internal = |e: candle_core::Error| Error::Internal(format!("decoding failed: {e}"));

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Number of colour bins.
 pub const BINS: usize = 10;
@@ -129,31 +129,11 @@ pub fn write(stem: &Path, s: &Scatter) -> Result<Vec<PathBuf>> {
 
 /// Writes panels in a grid of `columns` columns to `stem.png` and `stem.svg`, atomically.
 pub fn write_grid(stem: &Path, panels: &[Scatter], columns: usize) -> Result<Vec<PathBuf>> {
-    super::register_fonts();
-    let columns = columns.clamp(1, panels.len().max(1));
-    let rows = panels.len().div_ceil(columns).max(1);
-    let size = (720 * columns as u32, 600 * rows as u32);
-    let png = stem.with_extension("png");
-    let svg = stem.with_extension("svg");
-    let (png_tmp, svg_tmp) = (stem.with_extension("tmp.png"), stem.with_extension("tmp.svg"));
-    let fail = |p: &Path, e: String| Error::Internal(format!("drawing {}: {e}", p.display()));
-    fn draw_all<DB: DrawingBackend>(
-        root: DrawingArea<DB, Shift>,
-        panels: &[Scatter],
-        rows: usize,
-        columns: usize,
-    ) -> std::result::Result<(), String> {
-        let areas = root.split_evenly((rows, columns));
-        for (area, panel) in areas.iter().zip(panels) {
-            draw(area, panel)?;
-        }
-        root.present().map_err(|e| e.to_string())
+    super::write_panels(stem, panels, columns, (720, 600))
+}
+
+impl super::Panel for Scatter<'_> {
+    fn draw_on<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
+        draw(area, self)
     }
-    draw_all(BitMapBackend::new(&png_tmp, size).into_drawing_area(), panels, rows, columns)
-        .map_err(|e| fail(&png, e))?;
-    draw_all(SVGBackend::new(&svg_tmp, size).into_drawing_area(), panels, rows, columns).map_err(|e| fail(&svg, e))?;
-    for (tmp, fin) in [(&png_tmp, &png), (&svg_tmp, &svg)] {
-        std::fs::rename(tmp, fin).map_err(|source| Error::Io { path: fin.clone(), source })?;
-    }
-    Ok(vec![png, svg])
 }
