@@ -17,6 +17,8 @@
 //! - [`train`]: configuration, objectives (Eq. 6-7), the alternating loop, checkpoints.
 //! - [`eval`]: the Table 1 metrics and Figures 4 and 5.
 //! - [`generate`]: new inputs with a reference's property: fix Z1, sample Z0 (Figure 6).
+//! - [`kernels`]: fused CPU kernels for training (layers, MI term, Adam) and their checks
+//!   against candle's plain ops.
 //! - [`plot`]: figures (PNG and SVG).
 //! - [`cli`]: the `stib` command line.
 //! - [`error`]: the one error type.
@@ -27,6 +29,7 @@ pub mod data;
 pub mod error;
 pub mod eval;
 pub mod generate;
+pub mod kernels;
 pub mod mi;
 pub mod model;
 pub mod plot;

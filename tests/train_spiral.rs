@@ -8,6 +8,7 @@ use common::{stib, temp_file};
 use stib::data::spiral;
 use stib::eval::evaluate;
 use stib::generate::{self, Z0Sampling};
+use stib::kernels::Kernels;
 use stib::model::ModelKind;
 use stib::train::{Config, Trainer, load_run};
 
@@ -50,6 +51,45 @@ fn the_adversary_removes_information_about_y_from_z0_and_z0_moves_x_along_the_sy
     let (moved, drifted) = (stib_gen.mean_abs_t_shift, plain_gen.mean_abs_t_shift);
     assert!(moved < 0.3 * drifted, "mean |t - t_ref|: STIB {moved} vs without adversary {drifted}");
     assert!(stib_gen.t.sd < 0.5 * plain_gen.t.sd, "STIB {:?} vs {:?}", stib_gen.t, plain_gen.t);
+}
+
+/// The fused kernels train as candle's plain ops do: the same losses step by step, the same
+/// weights and the same validation metrics after a short run (the reference networks, 2 x 256,
+/// both the default and the reference's parameter split).
+#[test]
+fn fused_kernels_train_like_the_plain_ops() {
+    for reference_split in [false, true] {
+        let run = |kernels: Kernels| {
+            let mut config = quick_config(ModelKind::Stib, 80);
+            config.model.hidden = 256;
+            config.model.reference_split = reference_split;
+            config.model.kernels = kernels;
+            let mut t = Trainer::new(config, Device::Cpu).unwrap();
+            let stats: Vec<_> = (0..80).map(|_| t.step().unwrap()).collect();
+            (stats, t.validate().unwrap(), t.weights())
+        };
+        let (fused, fused_metrics, fused_weights) = run(Kernels::Fused);
+        let (plain, plain_metrics, plain_weights) = run(Kernels::Plain);
+        let close = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol * (1.0 + b.abs());
+        for (i, (f, p)) in fused.iter().zip(&plain).enumerate() {
+            for (name, a, b) in [("main", f.main, p.main), ("rec_x", f.rec_x, p.rec_x), ("ir", f.ir, p.ir)] {
+                assert!(close(a, b, 1e-2), "iteration {i}: {name} {a} (fused) vs {b} (plain)");
+            }
+        }
+        let (f, p) = (fused.last().unwrap(), plain.last().unwrap());
+        eprintln!("split {reference_split}: last main loss {} vs {}, ir {} vs {}", f.main, p.main, f.ir, p.ir);
+        for (name, a, b) in [
+            ("mae_x", fused_metrics.mae_x, plain_metrics.mae_x),
+            ("mae_y", fused_metrics.mae_y.unwrap(), plain_metrics.mae_y.unwrap()),
+        ] {
+            assert!(close(a, b, 1e-2), "validation {name}: {a} (fused) vs {b} (plain)");
+        }
+        for (name, w) in &plain_weights {
+            let diff = (&fused_weights[name] - w).unwrap().abs().unwrap().flatten_all().unwrap();
+            let worst = diff.max(0).unwrap().to_scalar::<f32>().unwrap();
+            assert!(worst < 1e-2, "weight {name} differs by up to {worst}");
+        }
+    }
 }
 
 #[test]

@@ -20,6 +20,17 @@ impl Adversary {
         Ok(Adversary { net: Mlp::with_hidden(z0_dim, hidden, depth, y_dim, true, vb.pp("adversary"))? })
     }
 
+    /// Chooses the implementation of its layers.
+    pub fn set_kernels(&mut self, kernels: crate::kernels::Kernels) {
+        self.net.set_kernels(kernels);
+    }
+
+    /// The guess in the main step, which trains none of the adversary's layers, or its first
+    /// with `reference_split`: the gradient reaches Z0, and only those layers' weights.
+    pub fn forward_main_step(&self, z0: &Tensor, reference_split: bool) -> Result<Tensor> {
+        self.net.forward_training(z0, usize::from(reference_split))
+    }
+
     /// The adversary's guess of h(y) from Z0.
     pub fn forward(&self, z0: &Tensor) -> Result<Tensor> {
         self.net.forward(z0)

@@ -27,6 +27,12 @@ impl Bijection {
         })
     }
 
+    /// Chooses the implementation of both networks' layers.
+    pub fn set_kernels(&mut self, kernels: crate::kernels::Kernels) {
+        self.h.set_kernels(kernels);
+        self.h_inv.set_kernels(kernels);
+    }
+
     /// y~ = h(y).
     pub fn forward(&self, y: &Tensor) -> Result<Tensor> {
         self.h.forward(y)

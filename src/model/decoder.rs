@@ -18,6 +18,11 @@ impl Decoder {
         Ok(Decoder { net: Mlp::with_hidden(input, hidden, depth, x_dim, true, vb.pp("decoder"))? })
     }
 
+    /// Chooses the implementation of its layers.
+    pub fn set_kernels(&mut self, kernels: crate::kernels::Kernels) {
+        self.net.set_kernels(kernels);
+    }
+
     /// x_hat for a batch of codes.
     pub fn forward(&self, z: &Tensor) -> Result<Tensor> {
         self.net.forward(z)

@@ -13,15 +13,31 @@
 //! [`PIVOT_FLOOR`], so a singular batch (a constant or collinear column) gives a large finite
 //! ir and a zero gradient through that pivot instead of NaN.
 //!
+//! With [`Kernels::Fused`] an `f32` CPU batch goes through the fused op of
+//! [`crate::kernels::gaussian_ir`] (the same value, gradient by formula, in f64); batches
+//! that reach the pivot floor always take this plain path.
+//!
 //! Shapes: `a: (n, d_a)`, `b: (n, d_b)`, result a scalar.
 
 use candle_core::{D, DType, IndexOp, Result, Tensor};
+
+use crate::kernels::Kernels;
 
 /// Smallest Cholesky pivot (a diagonal entry of the factor, squared) that is used.
 pub const PIVOT_FLOOR: f64 = 1e-10;
 
 /// ir = ln(det R_A det R_B / det R_AB) for the batch correlation matrices.
-pub fn gaussian_ir(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn gaussian_ir(a: &Tensor, b: &Tensor, kernels: Kernels) -> Result<Tensor> {
+    if kernels == Kernels::Fused
+        && let Some(ir) = crate::kernels::gaussian_ir::gaussian_ir(a, b)?
+    {
+        return Ok(ir);
+    }
+    plain_gaussian_ir(a, b)
+}
+
+/// [`gaussian_ir`] with candle's tensor ops and autodiff (the reference for the fused op).
+pub fn plain_gaussian_ir(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let dtype = a.dtype();
     let (n, da) = a.dims2()?;
     let s = Tensor::cat(&[a.to_dtype(DType::F64)?, b.to_dtype(DType::F64)?], 1)?;
@@ -105,7 +121,7 @@ mod tests {
         let dev = Device::Cpu;
         let ta = Tensor::from_vec(a, (n, 2), &dev).unwrap();
         let tb = Tensor::from_vec(b, (n, 2), &dev).unwrap();
-        let ir = gaussian_ir(&ta, &tb).unwrap().to_scalar::<f64>().unwrap();
+        let ir = gaussian_ir(&ta, &tb, Kernels::Plain).unwrap().to_scalar::<f64>().unwrap();
         let truth = -(1.0 - rho * rho).ln(); // 2 x I in nats
         assert!((ir - truth).abs() < 0.01, "ir {ir}, truth {truth}");
         // Same number as the plain f64 estimator on the same data (up to the 1e-8 and n/(n-1)).
@@ -128,7 +144,7 @@ mod tests {
         let dev = Device::Cpu;
         let va = Var::from_vec(a.clone(), (n, 2), &dev).unwrap();
         let tb = Tensor::from_vec(b, (n, 2), &dev).unwrap();
-        let ir = gaussian_ir(va.as_tensor(), &tb).unwrap();
+        let ir = gaussian_ir(va.as_tensor(), &tb, Kernels::Plain).unwrap();
         let grads = ir.backward().unwrap();
         let g = grads.get(va.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
         let h = 1e-6;
@@ -137,7 +153,7 @@ mod tests {
                 let mut p = a.clone();
                 p[idx] += delta;
                 let t = Tensor::from_vec(p, (n, 2), &dev).unwrap();
-                gaussian_ir(&t, &tb).unwrap().to_scalar::<f64>().unwrap()
+                gaussian_ir(&t, &tb, Kernels::Plain).unwrap().to_scalar::<f64>().unwrap()
             };
             let fd = (f(h) - f(-h)) / (2.0 * h);
             assert!((fd - g[idx]).abs() < 1e-5 * (1.0 + fd.abs()), "index {idx}: fd {fd} vs autodiff {}", g[idx]);
@@ -149,7 +165,7 @@ mod tests {
         let dev = Device::Cpu;
         let a = Tensor::from_vec(vec![1f32; 20], (10, 2), &dev).unwrap();
         let b = Tensor::from_vec((0..20).map(|v| v as f32).collect::<Vec<_>>(), (10, 2), &dev).unwrap();
-        let ir = gaussian_ir(&a, &b).unwrap().to_scalar::<f32>().unwrap();
+        let ir = gaussian_ir(&a, &b, Kernels::Fused).unwrap().to_scalar::<f32>().unwrap();
         assert!(ir.is_finite());
     }
 }

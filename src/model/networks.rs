@@ -13,6 +13,7 @@ use super::bijection::Bijection;
 use super::encoder::Posterior;
 use super::predictor::Predictor;
 use super::variants::ModelKind;
+use crate::kernels::Kernels;
 
 /// A STIB-style model: encoder, decoder, predictor, and optionally adversary and bijection.
 pub trait Networks {
@@ -40,6 +41,9 @@ pub trait Networks {
 
     /// The adversary and the bijection; STIB only.
     fn adversary(&self) -> Option<(&Adversary, &Bijection)>;
+
+    /// The implementation of the layers and of the MI term.
+    fn kernels(&self) -> Kernels;
 
     /// The invariant part Z0 of a code.
     fn z0(&self, z: &Tensor) -> Result<Tensor> {

@@ -18,6 +18,11 @@ impl Predictor {
         Ok(Predictor { net: Mlp::with_hidden(input, hidden, depth, y_dim, true, vb.pp("predictor"))? })
     }
 
+    /// Chooses the implementation of its layers.
+    pub fn set_kernels(&mut self, kernels: crate::kernels::Kernels) {
+        self.net.set_kernels(kernels);
+    }
+
     /// y_hat for a batch of property codes.
     pub fn forward(&self, z1: &Tensor) -> Result<Tensor> {
         self.net.forward(z1)

@@ -21,6 +21,7 @@ use super::networks::Networks;
 use super::predictor::Predictor;
 use super::smiles_encoder::{ConvSizes, SmilesEncoder};
 use super::variants::ModelKind;
+use crate::kernels::Kernels;
 
 /// Sizes of the SMILES model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +95,8 @@ pub struct SmilesModel {
     pub adversary: Option<Adversary>,
     /// h and h^-1; STIB only.
     pub bijection: Option<Bijection>,
+    /// The implementation of the MLPs' layers and of the MI term.
+    pub kernels: Kernels,
 }
 
 impl SmilesModel {
@@ -131,7 +134,27 @@ impl SmilesModel {
         } else {
             (None, None)
         };
-        Ok(SmilesModel { kind, arch: arch.clone(), y_dim, length, encoder, decoder, predictor, adversary, bijection })
+        Ok(SmilesModel {
+            kind,
+            arch: arch.clone(),
+            y_dim,
+            length,
+            encoder,
+            decoder,
+            predictor,
+            adversary,
+            bijection,
+            kernels: Kernels::default(),
+        })
+    }
+
+    /// Chooses the implementation of the predictor's, adversary's and bijection's layers and
+    /// of the MI term (the convolutional encoder and the GRU use candle's ops either way).
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
+        self.predictor.iter_mut().for_each(|n| n.set_kernels(kernels));
+        self.adversary.iter_mut().for_each(|n| n.set_kernels(kernels));
+        self.bijection.iter_mut().for_each(|n| n.set_kernels(kernels));
     }
 
     /// The code the decoder reads: z, or [Z0, y] for the conditional models.
@@ -174,5 +197,9 @@ impl Networks for SmilesModel {
 
     fn adversary(&self) -> Option<(&Adversary, &Bijection)> {
         self.adversary.as_ref().zip(self.bijection.as_ref())
+    }
+
+    fn kernels(&self) -> Kernels {
+        self.kernels
     }
 }

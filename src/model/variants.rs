@@ -21,6 +21,7 @@ use super::encoder::{Encoder, Posterior};
 use super::mi_term::sum_squared_error;
 use super::networks::Networks;
 use super::predictor::Predictor;
+use crate::kernels::Kernels;
 
 /// Which of the five models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +103,8 @@ pub struct SpiralModel {
     pub adversary: Option<Adversary>,
     /// h and h^-1; STIB only.
     pub bijection: Option<Bijection>,
+    /// The implementation of the layers and of the MI term.
+    pub kernels: Kernels,
 }
 
 /// What one forward pass of the main path produces.
@@ -145,7 +148,17 @@ impl SpiralModel {
         } else {
             (None, None)
         };
-        Ok(SpiralModel { kind, arch, encoder, decoder, predictor, adversary, bijection })
+        Ok(SpiralModel { kind, arch, encoder, decoder, predictor, adversary, bijection, kernels: Kernels::default() })
+    }
+
+    /// Chooses the implementation of every network's layers and of the MI term.
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
+        self.encoder.set_kernels(kernels);
+        self.decoder.set_kernels(kernels);
+        self.predictor.iter_mut().for_each(|n| n.set_kernels(kernels));
+        self.adversary.iter_mut().for_each(|n| n.set_kernels(kernels));
+        self.bijection.iter_mut().for_each(|n| n.set_kernels(kernels));
     }
 
     /// Encodes, samples (or takes mu when `eps` is `None`), decodes and predicts.
@@ -199,5 +212,9 @@ impl Networks for SpiralModel {
 
     fn adversary(&self) -> Option<(&Adversary, &Bijection)> {
         self.adversary.as_ref().zip(self.bijection.as_ref())
+    }
+
+    fn kernels(&self) -> Kernels {
+        self.kernels
     }
 }

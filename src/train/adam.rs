@@ -4,18 +4,24 @@
 //! m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
 //! theta <- theta - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
 //! No weight decay (the paper's Adam; candle's AdamW defaults to 0.01).
+//!
+//! On the CPU with [`Kernels::Fused`] the moments live in plain buffers and each parameter is
+//! updated in one pass ([`crate::kernels::adam`]); otherwise (the reference, and other
+//! devices) with candle's tensor ops. Both do the same f32 arithmetic in the same order.
 
 use std::collections::HashMap;
 
 use candle_core::backprop::GradStore;
-use candle_core::{Result, Tensor, Var};
+use candle_core::{DType, Device, Result, Tensor, Var};
+
+use crate::kernels::Kernels;
+use crate::kernels::adam::{AdamStep, adam_update};
 
 /// Adam over a list of named variables.
 #[derive(Debug)]
 pub struct Adam {
     params: Vec<(String, Var)>,
-    m: Vec<Tensor>,
-    v: Vec<Tensor>,
+    moments: Moments,
     step: u64,
     /// Learning rate.
     pub lr: f64,
@@ -24,12 +30,28 @@ pub struct Adam {
     eps: f64,
 }
 
+/// The first and second moments of every parameter.
+#[derive(Debug)]
+enum Moments {
+    /// Plain buffers, updated in place by the fused kernel.
+    Host { m: Vec<Vec<f32>>, v: Vec<Vec<f32>> },
+    /// Tensors, replaced at each step by tensor ops.
+    Tensors { m: Vec<Tensor>, v: Vec<Tensor> },
+}
+
 impl Adam {
     /// Adam with the usual betas (0.9, 0.999) and eps 1e-8 (TensorFlow uses 1e-8 too).
-    pub fn new(params: Vec<(String, Var)>, lr: f64) -> Result<Self> {
-        let m = params.iter().map(|(_, p)| p.zeros_like()).collect::<Result<Vec<_>>>()?;
-        let v = params.iter().map(|(_, p)| p.zeros_like()).collect::<Result<Vec<_>>>()?;
-        Ok(Adam { params, m, v, step: 0, lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 })
+    pub fn new(params: Vec<(String, Var)>, lr: f64, kernels: Kernels) -> Result<Self> {
+        let host =
+            kernels == Kernels::Fused && params.iter().all(|(_, p)| p.device().is_cpu() && p.dtype() == DType::F32);
+        let moments = if host {
+            let zeros = || params.iter().map(|(_, p)| vec![0f32; p.elem_count()]).collect();
+            Moments::Host { m: zeros(), v: zeros() }
+        } else {
+            let zeros = || params.iter().map(|(_, p)| p.zeros_like()).collect::<Result<Vec<_>>>();
+            Moments::Tensors { m: zeros()?, v: zeros()? }
+        };
+        Ok(Adam { params, moments, step: 0, lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 })
     }
 
     /// Number of steps taken.
@@ -48,43 +70,107 @@ impl Adam {
         let t = self.step as i32;
         let c1 = 1.0 - self.beta1.powi(t);
         let c2 = 1.0 - self.beta2.powi(t);
+        let coefficients = AdamStep {
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            correction1: c1,
+            correction2: c2,
+        };
         for (i, (_, var)) in self.params.iter().enumerate() {
             let Some(g) = grads.get(var.as_tensor()) else { continue };
             // Some of candle's backward rules (convolutions, embeddings) return gradients that
             // still record how they were made; detached, the moments do not keep every past
             // step's graph alive.
             let g = g.detach();
-            let g = &g;
-            let m = ((&self.m[i] * self.beta1)? + (g * (1.0 - self.beta1))?)?;
-            let v = ((&self.v[i] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
-            let update = ((&m / c1)? / ((&v / c2)?.sqrt()? + self.eps)?)?;
-            var.set(&(var.as_tensor() - (update * self.lr)?)?)?;
-            self.m[i] = m;
-            self.v[i] = v;
+            match &mut self.moments {
+                Moments::Host { m, v } => adam_update(var.as_tensor(), &g, &mut m[i], &mut v[i], coefficients)?,
+                Moments::Tensors { m, v } => {
+                    let g = &g;
+                    let m_new = ((&m[i] * self.beta1)? + (g * (1.0 - self.beta1))?)?;
+                    let v_new = ((&v[i] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
+                    let update = ((&m_new / c1)? / ((&v_new / c2)?.sqrt()? + self.eps)?)?;
+                    var.set(&(var.as_tensor() - (update * self.lr)?)?)?;
+                    m[i] = m_new;
+                    v[i] = v_new;
+                }
+            }
         }
         Ok(())
     }
 
     /// The moment tensors, named `{prefix}.m.{var}` and `{prefix}.v.{var}`.
-    pub fn state(&self, prefix: &str) -> HashMap<String, Tensor> {
+    pub fn state(&self, prefix: &str) -> Result<HashMap<String, Tensor>> {
         let mut out = HashMap::new();
-        for (i, (name, _)) in self.params.iter().enumerate() {
-            out.insert(format!("{prefix}.m.{name}"), self.m[i].clone());
-            out.insert(format!("{prefix}.v.{name}"), self.v[i].clone());
+        for (i, (name, var)) in self.params.iter().enumerate() {
+            let (m, v) = match &self.moments {
+                Moments::Host { m, v } => (
+                    Tensor::from_slice(&m[i], var.shape(), &Device::Cpu)?,
+                    Tensor::from_slice(&v[i], var.shape(), &Device::Cpu)?,
+                ),
+                Moments::Tensors { m, v } => (m[i].clone(), v[i].clone()),
+            };
+            out.insert(format!("{prefix}.m.{name}"), m);
+            out.insert(format!("{prefix}.v.{name}"), v);
         }
-        out
+        Ok(out)
     }
 
     /// Restores moments saved by [`Adam::state`] and the step count.
     pub fn restore(&mut self, prefix: &str, tensors: &HashMap<String, Tensor>, steps: u64) -> Result<()> {
-        for (i, (name, _)) in self.params.iter().enumerate() {
+        for (i, (name, var)) in self.params.iter().enumerate() {
             let get = |k: String| {
-                tensors.get(&k).cloned().ok_or_else(|| candle_core::Error::Msg(format!("checkpoint lacks {k}")))
+                let t = tensors.get(&k).ok_or_else(|| candle_core::Error::Msg(format!("checkpoint lacks {k}")))?;
+                if t.shape() != var.shape() {
+                    candle_core::bail!(
+                        "{k} has shape {:?} in the checkpoint but {:?} in the model",
+                        t.dims(),
+                        var.dims()
+                    );
+                }
+                Ok(t.clone())
             };
-            self.m[i] = get(format!("{prefix}.m.{name}"))?;
-            self.v[i] = get(format!("{prefix}.v.{name}"))?;
+            let (tm, tv) = (get(format!("{prefix}.m.{name}"))?, get(format!("{prefix}.v.{name}"))?);
+            match &mut self.moments {
+                Moments::Host { m, v } => {
+                    let host = |t: &Tensor| t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>();
+                    m[i] = host(&tm)?;
+                    v[i] = host(&tv)?;
+                }
+                Moments::Tensors { m, v } => {
+                    m[i] = tm.to_dtype(var.dtype())?.to_device(var.device())?;
+                    v[i] = tv.to_dtype(var.dtype())?.to_device(var.device())?;
+                }
+            }
         }
         self.step = steps;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fused update gives the tensor-op update bit for bit over several steps.
+    #[test]
+    fn fused_update_equals_the_tensor_form() {
+        let dev = Device::Cpu;
+        let init: Vec<f32> = (0..300).map(|i| ((i as f32) * 0.7).sin()).collect();
+        let run = |kernels: Kernels| {
+            let var = Var::from_vec(init.clone(), (20, 15), &dev).unwrap();
+            let mut opt = Adam::new(vec![("w".into(), var.clone())], 0.01, kernels).unwrap();
+            for step in 0..5 {
+                let loss = (var.as_tensor().sqr().unwrap() * (1.0 + step as f64)).unwrap().sum_all().unwrap();
+                opt.step(&loss.backward().unwrap()).unwrap();
+            }
+            let state = opt.state("o").unwrap();
+            let moments = ["o.m.w", "o.v.w"].map(|k| state[k].flatten_all().unwrap().to_vec1::<f32>().unwrap());
+            (var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap(), moments)
+        };
+        let fused = run(Kernels::Fused);
+        assert_eq!(fused, run(Kernels::Plain));
+        assert_ne!(fused.0, init);
     }
 }

@@ -20,6 +20,7 @@ use super::adam::Adam;
 use super::config::{LossConfig, ScheduleConfig};
 use super::objective::{StepStats, adversary_loss, fixed_posterior, main_loss};
 use crate::error::{Error, Result};
+use crate::kernels::Kernels;
 use crate::model::networks::Networks;
 
 /// Parameters by name, in name order.
@@ -30,6 +31,7 @@ pub struct Alternating {
     varmap: VarMap,
     main_opt: Adam,
     adversary_opt: Option<Adam>,
+    reference_split: bool,
     /// Iterations completed.
     pub iteration: u64,
     /// Current lambda.
@@ -45,7 +47,14 @@ impl Alternating {
     /// Initialises every parameter of `varmap` from `rng` and builds the two optimisers; with
     /// `reference_split` the adversary's first layer goes to the main step, as in the
     /// reference code.
-    pub fn new(varmap: VarMap, rng: &mut ChaCha8Rng, reference_split: bool, schedule: &ScheduleConfig) -> Result<Self> {
+    /// `kernels` picks the optimisers' implementation (see [`Adam`]).
+    pub fn new(
+        varmap: VarMap,
+        rng: &mut ChaCha8Rng,
+        reference_split: bool,
+        schedule: &ScheduleConfig,
+        kernels: Kernels,
+    ) -> Result<Self> {
         for (name, var) in sorted_vars(&varmap) {
             let shape = var.shape().clone();
             let dims = shape.dims();
@@ -62,10 +71,20 @@ impl Alternating {
         }
         let (main_vars, adversary_vars) = split_parameters(&varmap, reference_split);
         let lr = schedule.learning_rate;
-        let main_opt = Adam::new(main_vars, lr).map_err(internal)?;
-        let adversary_opt =
-            if adversary_vars.is_empty() { None } else { Some(Adam::new(adversary_vars, lr).map_err(internal)?) };
-        Ok(Alternating { varmap, main_opt, adversary_opt, iteration: 0, lambda: schedule.lambda_start })
+        let main_opt = Adam::new(main_vars, lr, kernels).map_err(internal)?;
+        let adversary_opt = if adversary_vars.is_empty() {
+            None
+        } else {
+            Some(Adam::new(adversary_vars, lr, kernels).map_err(internal)?)
+        };
+        Ok(Alternating {
+            varmap,
+            main_opt,
+            adversary_opt,
+            reference_split,
+            iteration: 0,
+            lambda: schedule.lambda_start,
+        })
     }
 
     /// Whether there is an adversary step.
@@ -113,7 +132,8 @@ impl Alternating {
         let latent = model.latent_dim();
         let eps = standard_normal(rng, n, latent, device)?;
         self.set_learning_rate(schedule);
-        let (loss, mut stats) = main_loss(model, weights, x, y, &eps, self.lambda).map_err(internal)?;
+        let (loss, mut stats) =
+            main_loss(model, weights, x, y, &eps, self.lambda, self.reference_split).map_err(internal)?;
         self.main_step(&loss)?;
         if self.has_adversary() {
             let posterior = fixed_posterior(model, x).map_err(internal)?;
@@ -158,13 +178,13 @@ impl Alternating {
     }
 
     /// Weights and both optimisers' moments, for a resumable checkpoint.
-    pub fn state(&self) -> HashMap<String, Tensor> {
+    pub fn state(&self) -> Result<HashMap<String, Tensor>> {
         let mut all = self.weights();
-        all.extend(self.main_opt.state("opt.main"));
+        all.extend(self.main_opt.state("opt.main").map_err(internal)?);
         if let Some(opt) = &self.adversary_opt {
-            all.extend(opt.state("opt.adversary"));
+            all.extend(opt.state("opt.adversary").map_err(internal)?);
         }
-        all
+        Ok(all)
     }
 
     /// Sets the model's weights from tensors named as in the model.

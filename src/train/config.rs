@@ -16,6 +16,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::kernels::Kernels;
 use crate::model::{Architecture, ModelKind};
 
 /// Which experiment a configuration file is for (its top-level `experiment` key).
@@ -78,6 +79,9 @@ pub struct ModelConfig {
     /// Give the adversary's first layer to the main step, as the reference code does by
     /// accident (off: the adversary owns all its layers, as the paper intends).
     pub reference_split: bool,
+    /// `"fused"` (the fast CPU kernels, default) or `"plain"` (candle's own ops, the
+    /// reference they are tested against).
+    pub kernels: Kernels,
 }
 
 impl ModelConfig {
@@ -106,6 +110,7 @@ impl Default for ModelConfig {
             hidden: a.hidden,
             depth: a.depth,
             reference_split: false,
+            kernels: Kernels::default(),
         }
     }
 }

@@ -36,7 +36,8 @@ pub struct StepStats {
     pub main: f64,
 }
 
-/// The main step's loss and its parts.
+/// The main step's loss and its parts (`reference_split`: the adversary's first layer is
+/// trained here, as in the reference code).
 pub fn main_loss<M: Networks>(
     model: &M,
     weights: &LossConfig,
@@ -44,6 +45,7 @@ pub fn main_loss<M: Networks>(
     y: &Tensor,
     eps: &Tensor,
     lambda: f64,
+    reference_split: bool,
 ) -> Result<(Tensor, StepStats)> {
     let posterior = model.encode(x)?;
     let z = posterior.sample(eps)?;
@@ -66,7 +68,11 @@ pub fn main_loss<M: Networks>(
             let mut fit = (&rec_x + (&mse_y * weights.prediction_weight)?)?;
             if let Some((adversary, bijection)) = model.adversary() {
                 let code = if weights.mi_on_mean { &posterior.mu } else { &z };
-                let ir = gaussian_ir(&adversary.forward(&model.z0(code)?)?, &bijection.forward(y)?)?;
+                // The main step never trains the bijection (h(y) is a constant here) and trains
+                // the adversary's first layer only with `reference_split`.
+                let y_tilde = bijection.forward(y)?.detach();
+                let guess = adversary.forward_main_step(&model.z0(code)?, reference_split)?;
+                let ir = gaussian_ir(&guess, &y_tilde, model.kernels())?;
                 stats.ir = scalar(&ir)?;
                 fit = (fit + (ir * weights.mi_weight)?)?;
             }
@@ -96,7 +102,7 @@ pub fn adversary_loss<M: Networks>(
     let Some((adversary, bijection)) = model.adversary() else { return Ok(None) };
     let z = if weights.mi_on_mean { posterior.mu.clone() } else { posterior.sample(eps)? };
     let y_tilde = bijection.forward(y)?;
-    let ir = gaussian_ir(&adversary.forward(&model.z0(&z)?)?, &y_tilde)?;
+    let ir = gaussian_ir(&adversary.forward(&model.z0(&z)?)?, &y_tilde, model.kernels())?;
     let bi = sum_squared_error(&bijection.inverse(&y_tilde)?, y)?;
     let ir_value = scalar(&ir)?;
     let loss = ((ir - (bi * weights.bijection_weight)?)? * (-weights.adversary_scale))?;
@@ -132,7 +138,7 @@ mod tests {
             (Tensor::randn(0f32, 1.0, (64, 3), &dev).unwrap(), Tensor::randn(0f32, 1.0, (64, 3), &dev).unwrap());
         let ir = |on_mean: bool, eps: &Tensor| {
             let w = LossConfig { mi_on_mean: on_mean, ..LossConfig::default() };
-            let main = main_loss(&model, &w, &x, &y, eps, 1.0).unwrap().1.ir;
+            let main = main_loss(&model, &w, &x, &y, eps, 1.0, false).unwrap().1.ir;
             let posterior = fixed_posterior(&model, &x).unwrap();
             let adversary = adversary_loss(&model, &w, &posterior, &y, eps).unwrap().unwrap().1;
             (main, adversary)

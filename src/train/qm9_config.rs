@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{Experiment, LossConfig, ScheduleConfig, parse_toml, read_file};
 use crate::error::{Error, Result};
+use crate::kernels::Kernels;
 use crate::model::{ModelKind, SmilesArchitecture};
 
 /// A whole QM9 run configuration.
@@ -81,11 +82,13 @@ pub struct Qm9ModelConfig {
     pub kind: ModelKind,
     /// Give the adversary's first layer to the main step (the reference code's accident).
     pub reference_split: bool,
+    /// `"fused"` (the fast CPU kernels, default) or `"plain"` (candle's own ops).
+    pub kernels: Kernels,
 }
 
 impl Default for Qm9ModelConfig {
     fn default() -> Self {
-        Qm9ModelConfig { kind: ModelKind::Stib, reference_split: false }
+        Qm9ModelConfig { kind: ModelKind::Stib, reference_split: false, kernels: Kernels::default() }
     }
 }
 

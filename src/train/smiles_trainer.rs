@@ -124,9 +124,11 @@ impl SmilesTrainer {
         let varmap = VarMap::new();
         let vocab = &data.preparation.vocabulary;
         let vb = var_builder(&varmap, &device);
-        let model = SmilesModel::new(config.model.kind, &config.architecture, vocab.len(), vocab.max_len, 2, vb)
+        let mut model = SmilesModel::new(config.model.kind, &config.architecture, vocab.len(), vocab.max_len, 2, vb)
             .map_err(|e| Error::invalid(format!("invalid configuration: {e}")))?;
-        let opt = Alternating::new(varmap, &mut rng, config.model.reference_split, &config.schedule)?;
+        model.set_kernels(config.model.kernels);
+        let opt =
+            Alternating::new(varmap, &mut rng, config.model.reference_split, &config.schedule, config.model.kernels)?;
         Ok(SmilesTrainer { config, model, data, opt, rng, best: None, device, dir: None })
     }
 
@@ -276,6 +278,6 @@ impl SmilesTrainer {
         if best {
             checkpoint::save(dir, BEST, &self.opt.weights(), state.clone())?;
         }
-        checkpoint::save(dir, LAST, &self.opt.state(), state)
+        checkpoint::save(dir, LAST, &self.opt.state()?, state)
     }
 }

@@ -82,9 +82,11 @@ impl Trainer {
         config.check()?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let varmap = VarMap::new();
-        let model = SpiralModel::new(config.model.kind, config.model.arch(), var_builder(&varmap, &device))
+        let mut model = SpiralModel::new(config.model.kind, config.model.arch(), var_builder(&varmap, &device))
             .map_err(internal)?;
-        let opt = Alternating::new(varmap, &mut rng, config.model.reference_split, &config.schedule)?;
+        model.set_kernels(config.model.kernels);
+        let opt =
+            Alternating::new(varmap, &mut rng, config.model.reference_split, &config.schedule, config.model.kernels)?;
         let mut vrng = ChaCha8Rng::seed_from_u64(config.validation.seed);
         let validation = spiral::sample(&mut vrng, config.validation.size);
         let lambda = opt.lambda;
@@ -236,7 +238,7 @@ impl Trainer {
         if best {
             checkpoint::save(dir, BEST, &weights, state.clone())?;
         }
-        checkpoint::save(dir, LAST, &self.opt.state(), state)
+        checkpoint::save(dir, LAST, &self.opt.state()?, state)
     }
 }
 

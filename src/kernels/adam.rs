@@ -1,0 +1,80 @@
+//! The Adam update of one parameter tensor in place, in one pass over parameter, gradient
+//! and both moments (plain buffers), with the same f32 arithmetic, in the same order, as the
+//! tensor-op form in [`crate::train::adam`]:
+//!
+//! m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+//! theta <- theta - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
+
+use std::cell::RefCell;
+
+use candle_core::{CpuStorage, InplaceOp2, Layout, Result, Tensor};
+
+/// The coefficients of one Adam step (bias corrections included).
+#[derive(Debug, Clone, Copy)]
+pub struct AdamStep {
+    /// Learning rate.
+    pub lr: f64,
+    /// Decay of the first moment.
+    pub beta1: f64,
+    /// Decay of the second moment.
+    pub beta2: f64,
+    /// Added to the root of the second moment.
+    pub eps: f64,
+    /// 1 - beta1^t.
+    pub correction1: f64,
+    /// 1 - beta2^t.
+    pub correction2: f64,
+}
+
+/// Updates `param` (a contiguous `f32` CPU tensor, e.g. a variable) from `grad` and the
+/// moments `m` and `v` (as long as the parameter), all in place.
+pub fn adam_update(param: &Tensor, grad: &Tensor, m: &mut [f32], v: &mut [f32], step: AdamStep) -> Result<()> {
+    if m.len() != param.elem_count() || v.len() != param.elem_count() {
+        candle_core::bail!("adam: moments of {} values for a parameter of {}", m.len(), param.elem_count());
+    }
+    let op = Update { moments: RefCell::new((m, v)), step };
+    param.inplace_op2(&grad.contiguous()?, &op)
+}
+
+struct Update<'a> {
+    moments: RefCell<(&'a mut [f32], &'a mut [f32])>,
+    step: AdamStep,
+}
+
+impl InplaceOp2 for Update<'_> {
+    fn name(&self) -> &'static str {
+        "adam"
+    }
+
+    fn cpu_fwd(&self, sp: &mut CpuStorage, lp: &Layout, sg: &CpuStorage, lg: &Layout) -> Result<()> {
+        let contiguous = |l: &Layout| {
+            l.contiguous_offsets()
+                .ok_or_else(|| candle_core::Error::Msg("adam: the operands must be contiguous".into()))
+        };
+        let (p0, p1) = contiguous(lp)?;
+        let (g0, g1) = contiguous(lg)?;
+        let g = &sg.as_slice::<f32>()?[g0..g1];
+        let CpuStorage::F32(p) = sp else { candle_core::bail!("adam: f32 parameters only") };
+        let p = &mut p[p0..p1];
+        if g.len() != p.len() {
+            candle_core::bail!("adam: a gradient of {} values for a parameter of {}", g.len(), p.len());
+        }
+        let mut moments = self.moments.borrow_mut();
+        let (m, v) = &mut *moments;
+        let s = self.step;
+        // The tensor form's scalars, as candle casts them: x * f + 0 for each scaling.
+        let (b1, one_b1) = (s.beta1 as f32, (1.0 - s.beta1) as f32);
+        let (b2, one_b2) = (s.beta2 as f32, (1.0 - s.beta2) as f32);
+        let (inv_c1, inv_c2) = ((1.0 / s.correction1) as f32, (1.0 / s.correction2) as f32);
+        let (eps, lr) = (s.eps as f32, s.lr as f32);
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            let m_new = *m * b1 + g * one_b1;
+            let v_new = *v * b2 + (g * g) * one_b2;
+            let update = (m_new * inv_c1) / ((v_new * inv_c2).sqrt() + eps);
+            *p -= update * lr;
+            *m = m_new;
+            *v = v_new;
+        }
+        Ok(())
+    }
+}
