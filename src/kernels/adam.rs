@@ -63,18 +63,89 @@ impl InplaceOp2 for Update<'_> {
         let (m, v) = &mut *moments;
         let s = self.step;
         // The tensor form's scalars, as candle casts them: x * f + 0 for each scaling.
-        let (b1, one_b1) = (s.beta1 as f32, (1.0 - s.beta1) as f32);
-        let (b2, one_b2) = (s.beta2 as f32, (1.0 - s.beta2) as f32);
-        let (inv_c1, inv_c2) = ((1.0 / s.correction1) as f32, (1.0 / s.correction2) as f32);
-        let (eps, lr) = (s.eps as f32, s.lr as f32);
-        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-            let m_new = *m * b1 + g * one_b1;
-            let v_new = *v * b2 + (g * g) * one_b2;
-            let update = (m_new * inv_c1) / ((v_new * inv_c2).sqrt() + eps);
-            *p -= update * lr;
-            *m = m_new;
-            *v = v_new;
-        }
+        let c = Coefficients {
+            b1: s.beta1 as f32,
+            one_b1: (1.0 - s.beta1) as f32,
+            b2: s.beta2 as f32,
+            one_b2: (1.0 - s.beta2) as f32,
+            inv_c1: (1.0 / s.correction1) as f32,
+            inv_c2: (1.0 / s.correction2) as f32,
+            eps: s.eps as f32,
+            lr: s.lr as f32,
+        };
+        update(p, g, m, v, &c);
         Ok(())
+    }
+}
+
+/// The step's coefficients in f32.
+struct Coefficients {
+    b1: f32,
+    one_b1: f32,
+    b2: f32,
+    one_b2: f32,
+    inv_c1: f32,
+    inv_c2: f32,
+    eps: f32,
+    lr: f32,
+}
+
+/// The update over the slices, on the widest SIMD the CPU has, in chunks spread over the
+/// thread pool for large tensors (each value's arithmetic is the same either way).
+fn update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &Coefficients) {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 15;
+    if p.len() >= 2 * CHUNK && candle_core::utils::get_num_threads() > 1 {
+        p.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .zip(m.par_chunks_mut(CHUNK))
+            .zip(v.par_chunks_mut(CHUNK))
+            .for_each(|(((p, g), m), v)| update_dispatch(p, g, m, v, c));
+    } else {
+        update_dispatch(p, g, m, v, c)
+    }
+}
+
+fn update_dispatch(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &Coefficients) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            return unsafe { x86::update_avx512(p, g, m, v, c) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { x86::update_avx2(p, g, m, v, c) };
+        }
+    }
+    update_loop(p, g, m, v, c)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::Coefficients;
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn update_avx512(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &Coefficients) {
+        super::update_loop(p, g, m, v, c)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn update_avx2(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &Coefficients) {
+        super::update_loop(p, g, m, v, c)
+    }
+}
+
+/// No fused multiply-adds (no `fma` feature is enabled), so that each value rounds exactly as
+/// in candle's separate ops.
+#[inline(always)]
+fn update_loop(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &Coefficients) {
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        let m_new = *m * c.b1 + g * c.one_b1;
+        let v_new = *v * c.b2 + (g * g) * c.one_b2;
+        let step = (m_new * c.inv_c1) / ((v_new * c.inv_c2).sqrt() + c.eps);
+        *p -= step * c.lr;
+        *m = m_new;
+        *v = v_new;
     }
 }

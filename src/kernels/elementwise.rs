@@ -12,8 +12,24 @@
 
 use std::f32::consts::{LN_2, LOG2_E};
 
+/// Slices at least this long are split across the thread pool (when it has several threads).
+const PARALLEL_CHUNK: usize = 1 << 15;
+
+fn parallel() -> bool {
+    candle_core::utils::get_num_threads() > 1
+}
+
 /// softplus applied in place.
 pub fn softplus_in_place(v: &mut [f32]) {
+    use rayon::prelude::*;
+    if v.len() >= 2 * PARALLEL_CHUNK && parallel() {
+        v.par_chunks_mut(PARALLEL_CHUNK).for_each(softplus_dispatch);
+    } else {
+        softplus_dispatch(v)
+    }
+}
+
+fn softplus_dispatch(v: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -30,7 +46,16 @@ pub fn softplus_in_place(v: &mut [f32]) {
 
 /// g <- g * sigmoid(x), where `y` = softplus(x) is the layer's output.
 pub fn mul_softplus_derivative(g: &mut [f32], y: &[f32]) {
+    use rayon::prelude::*;
     assert_eq!(g.len(), y.len(), "gradient and output differ in length");
+    if g.len() >= 2 * PARALLEL_CHUNK && parallel() {
+        g.par_chunks_mut(PARALLEL_CHUNK).zip(y.par_chunks(PARALLEL_CHUNK)).for_each(|(g, y)| derivative_dispatch(g, y));
+    } else {
+        derivative_dispatch(g, y)
+    }
+}
+
+fn derivative_dispatch(g: &mut [f32], y: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {

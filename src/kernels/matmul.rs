@@ -75,16 +75,21 @@ pub fn matmul(dst: &mut [f32], a: View<'_>, b: View<'_>, accumulate: bool) {
             false,
             false,
             false,
-            parallelism(),
+            parallelism(m * n * k),
         )
     }
 }
 
-/// Threads for a product: the same rule as candle's own matrix products (all of the pool
-/// when it has more than one thread).
-fn parallelism() -> Parallelism {
+/// Products with fewer multiply-adds than this run on one thread: at batch 60 (a 2 x 256
+/// layer is 3.9M) handing work to a second thread cost more than it saved on this project's
+/// machines, at batch 512 (31M) it paid.
+const PARALLEL_WORK: usize = 1 << 23;
+
+/// Threads for a product of `work` multiply-adds: all of the pool for large products.
+fn parallelism(work: usize) -> Parallelism {
     match candle_core::utils::get_num_threads() {
         0 | 1 => Parallelism::None,
+        _ if work < PARALLEL_WORK => Parallelism::None,
         n => Parallelism::Rayon(n),
     }
 }
