@@ -45,15 +45,15 @@ impl Encoder {
         Ok(Encoder { net, noise: Noise::Global(log_sigma), latent })
     }
 
-    /// Chooses the implementation of its layers.
-    pub fn set_kernels(&mut self, kernels: crate::kernels::Kernels) {
-        self.net.set_kernels(kernels);
-    }
-
     /// CVAE/CVIB encoder: `x_dim -> hidden x depth -> 2 latent` (mean and log-variance).
     pub fn per_sample(x_dim: usize, hidden: usize, depth: usize, latent: usize, vb: VarBuilder) -> Result<Self> {
         let net = Mlp::with_hidden(x_dim, hidden, depth, 2 * latent, false, vb.pp("encoder"))?;
         Ok(Encoder { net, noise: Noise::PerSample, latent })
+    }
+
+    /// Chooses the implementation of its layers.
+    pub fn set_kernels(&mut self, kernels: crate::kernels::Kernels) {
+        self.net.set_kernels(kernels);
     }
 
     /// Size of the latent code.
