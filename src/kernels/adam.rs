@@ -9,6 +9,8 @@ use std::cell::RefCell;
 
 use candle_core::{CpuStorage, InplaceOp2, Layout, Result, Tensor};
 
+use super::{PARALLEL_CHUNK, split_across_threads, values};
+
 /// The coefficients of one Adam step (bias corrections included).
 #[derive(Debug, Clone, Copy)]
 pub struct AdamStep {
@@ -47,13 +49,10 @@ impl InplaceOp2 for Update<'_> {
     }
 
     fn cpu_fwd(&self, sp: &mut CpuStorage, lp: &Layout, sg: &CpuStorage, lg: &Layout) -> Result<()> {
-        let contiguous = |l: &Layout| {
-            l.contiguous_offsets()
-                .ok_or_else(|| candle_core::Error::Msg("adam: the operands must be contiguous".into()))
-        };
-        let (p0, p1) = contiguous(lp)?;
-        let (g0, g1) = contiguous(lg)?;
-        let g = &sg.as_slice::<f32>()?[g0..g1];
+        let g = values(sg, lg)?;
+        let (p0, p1) = lp
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("adam: the parameter must be contiguous".into()))?;
         let CpuStorage::F32(p) = sp else { candle_core::bail!("adam: f32 parameters only") };
         let p = &mut p[p0..p1];
         if g.len() != p.len() {
@@ -94,12 +93,11 @@ struct Coefficients {
 /// thread pool for large tensors (each value's arithmetic is the same either way).
 fn update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &Coefficients) {
     use rayon::prelude::*;
-    const CHUNK: usize = 1 << 15;
-    if p.len() >= 2 * CHUNK && candle_core::utils::get_num_threads() > 1 {
-        p.par_chunks_mut(CHUNK)
-            .zip(g.par_chunks(CHUNK))
-            .zip(m.par_chunks_mut(CHUNK))
-            .zip(v.par_chunks_mut(CHUNK))
+    if split_across_threads(p.len()) {
+        p.par_chunks_mut(PARALLEL_CHUNK)
+            .zip(g.par_chunks(PARALLEL_CHUNK))
+            .zip(m.par_chunks_mut(PARALLEL_CHUNK))
+            .zip(v.par_chunks_mut(PARALLEL_CHUNK))
             .for_each(|(((p, g), m), v)| update_dispatch(p, g, m, v, c));
     } else {
         update_dispatch(p, g, m, v, c)
@@ -107,37 +105,10 @@ fn update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &Coefficien
 }
 
 fn update_dispatch(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &Coefficients) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above).
-            return unsafe { x86::update_avx512(p, g, m, v, c) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (checked just above).
-            return unsafe { x86::update_avx2(p, g, m, v, c) };
-        }
-    }
-    update_loop(p, g, m, v, c)
+    simd_dispatch!(update_loop(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &Coefficients))
 }
 
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use super::Coefficients;
-
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn update_avx512(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &Coefficients) {
-        super::update_loop(p, g, m, v, c)
-    }
-
-    #[target_feature(enable = "avx2")]
-    pub(super) fn update_avx2(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &Coefficients) {
-        super::update_loop(p, g, m, v, c)
-    }
-}
-
-/// No fused multiply-adds (no `fma` feature is enabled), so that each value rounds exactly as
-/// in candle's separate ops.
+/// Each value rounds exactly as in candle's separate ops (no multiply-add is fused).
 #[inline(always)]
 fn update_loop(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &Coefficients) {
     for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {

@@ -5,10 +5,11 @@
 //!
 //! Shapes: `x: (n, in)`, `W: (out, in)` (candle's `Linear` layout), `b: (out)`, `y: (n, out)`.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Result, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor};
 
 use super::elementwise::{mul_softplus_derivative, softplus_in_place};
 use super::matmul::{View, matmul};
+use super::{values, with_values};
 
 /// What follows the affine map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +20,7 @@ pub enum Activation {
     Identity,
 }
 
-/// act(x W^T + b) for an `f32` CPU tensor `x`, with `b` optional. With `weight_grads` false
+/// act(x W^T + b) for an `f32` CPU tensor `x` (see [`super::supports`]), with `b` optional. With `weight_grads` false
 /// the backward pass gives the input its gradient but not W and b (for a network whose
 /// weights the current step does not train).
 pub fn dense(x: &Tensor, w: &Tensor, b: Option<&Tensor>, activation: Activation, weight_grads: bool) -> Result<Tensor> {
@@ -31,31 +32,9 @@ pub fn dense(x: &Tensor, w: &Tensor, b: Option<&Tensor>, activation: Activation,
     }
 }
 
-/// Whether [`dense`] can run on these tensors (CPU, `f32`).
-pub fn supports(x: &Tensor) -> bool {
-    x.device().is_cpu() && x.dtype() == DType::F32
-}
-
 struct Dense {
     activation: Activation,
     weight_grads: bool,
-}
-
-/// The values of a contiguous `f32` CPU storage.
-fn values<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
-    let (start, end) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("dense: the operands must be contiguous".into()))?;
-    Ok(&storage.as_slice::<f32>()?[start..end])
-}
-
-/// `f` applied to the values of a contiguous `f32` CPU tensor, read in place.
-fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(cpu) => f(values(cpu, layout)?),
-        _ => candle_core::bail!("dense: CPU tensors only"),
-    }
 }
 
 impl Dense {

@@ -12,17 +12,12 @@
 
 use std::f32::consts::{LN_2, LOG2_E};
 
-/// Slices at least this long are split across the thread pool (when it has several threads).
-const PARALLEL_CHUNK: usize = 1 << 15;
-
-fn parallel() -> bool {
-    candle_core::utils::get_num_threads() > 1
-}
+use super::{PARALLEL_CHUNK, split_across_threads};
 
 /// softplus applied in place.
 pub fn softplus_in_place(v: &mut [f32]) {
     use rayon::prelude::*;
-    if v.len() >= 2 * PARALLEL_CHUNK && parallel() {
+    if split_across_threads(v.len()) {
         v.par_chunks_mut(PARALLEL_CHUNK).for_each(softplus_dispatch);
     } else {
         softplus_dispatch(v)
@@ -30,25 +25,14 @@ pub fn softplus_in_place(v: &mut [f32]) {
 }
 
 fn softplus_dispatch(v: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above).
-            return unsafe { x86::softplus_avx512(v) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA (checked just above).
-            return unsafe { x86::softplus_avx2(v) };
-        }
-    }
-    softplus_loop(v)
+    simd_dispatch!(softplus_loop(v: &mut [f32]))
 }
 
 /// g <- g * sigmoid(x), where `y` = softplus(x) is the layer's output.
 pub fn mul_softplus_derivative(g: &mut [f32], y: &[f32]) {
     use rayon::prelude::*;
     assert_eq!(g.len(), y.len(), "gradient and output differ in length");
-    if g.len() >= 2 * PARALLEL_CHUNK && parallel() {
+    if split_across_threads(g.len()) {
         g.par_chunks_mut(PARALLEL_CHUNK).zip(y.par_chunks(PARALLEL_CHUNK)).for_each(|(g, y)| derivative_dispatch(g, y));
     } else {
         derivative_dispatch(g, y)
@@ -56,41 +40,7 @@ pub fn mul_softplus_derivative(g: &mut [f32], y: &[f32]) {
 }
 
 fn derivative_dispatch(g: &mut [f32], y: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above).
-            return unsafe { x86::derivative_avx512(g, y) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA (checked just above).
-            return unsafe { x86::derivative_avx2(g, y) };
-        }
-    }
-    derivative_loop(g, y)
-}
-
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn softplus_avx512(v: &mut [f32]) {
-        super::softplus_loop(v)
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn softplus_avx2(v: &mut [f32]) {
-        super::softplus_loop(v)
-    }
-
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn derivative_avx512(g: &mut [f32], y: &[f32]) {
-        super::derivative_loop(g, y)
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn derivative_avx2(g: &mut [f32], y: &[f32]) {
-        super::derivative_loop(g, y)
-    }
+    simd_dispatch!(derivative_loop(g: &mut [f32], y: &[f32]))
 }
 
 #[inline(always)]

@@ -13,14 +13,16 @@
 //!
 //! Shapes: `a: (n, d_a)`, `b: (n, d_b)`, result a scalar.
 
-use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Result, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Result, Shape, Tensor};
+
+use super::{supports, with_values};
 
 use crate::model::mi_term::PIVOT_FLOOR;
 
 /// ir for `f32` CPU tensors, or `None` when the fused op does not apply (another device or
 /// type, fewer than two samples, or a pivot under the floor).
 pub fn gaussian_ir(a: &Tensor, b: &Tensor) -> Result<Option<Tensor>> {
-    if !(a.device().is_cpu() && a.dtype() == DType::F32 && b.dtype() == DType::F32) {
+    if !(supports(a) && supports(b)) {
         return Ok(None);
     }
     let (n, da) = a.dims2()?;
@@ -43,13 +45,12 @@ pub fn gaussian_ir(a: &Tensor, b: &Tensor) -> Result<Option<Tensor>> {
 fn read_columns(parts: &[(&Tensor, usize)], n: usize) -> Result<Vec<Vec<f64>>> {
     let mut columns = Vec::new();
     for &(t, d) in parts {
-        let (storage, layout) = t.storage_and_layout();
-        let Storage::Cpu(cpu) = &*storage else { candle_core::bail!("gaussian_ir: CPU tensors only") };
-        let (start, end) = layout.contiguous_offsets().expect("made contiguous above");
-        let values = &cpu.as_slice::<f32>()?[start..end];
-        for j in 0..d {
-            columns.push((0..n).map(|i| values[i * d + j] as f64).collect());
-        }
+        with_values(t, |values| {
+            for j in 0..d {
+                columns.push((0..n).map(|i| values[i * d + j] as f64).collect());
+            }
+            Ok(())
+        })?;
     }
     Ok(columns)
 }

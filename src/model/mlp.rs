@@ -12,8 +12,8 @@
 use candle_core::{Result, Tensor};
 use candle_nn::{Linear, Module, VarBuilder};
 
-use crate::kernels::Kernels;
-use crate::kernels::dense::{Activation, dense, supports};
+use crate::kernels::dense::{Activation, dense};
+use crate::kernels::{Kernels, supports};
 
 /// A softplus MLP.
 #[derive(Debug, Clone)]

@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Result, Tensor, Var};
 
-use crate::kernels::Kernels;
 use crate::kernels::adam::{AdamStep, adam_update};
+use crate::kernels::{Kernels, supports};
 
 /// Adam over a list of named variables.
 #[derive(Debug)]
@@ -42,8 +42,7 @@ enum Moments {
 impl Adam {
     /// Adam with the usual betas (0.9, 0.999) and eps 1e-8 (TensorFlow uses 1e-8 too).
     pub fn new(params: Vec<(String, Var)>, lr: f64, kernels: Kernels) -> Result<Self> {
-        let host =
-            kernels == Kernels::Fused && params.iter().all(|(_, p)| p.device().is_cpu() && p.dtype() == DType::F32);
+        let host = kernels == Kernels::Fused && params.iter().all(|(_, p)| supports(p));
         let moments = if host {
             let zeros = || params.iter().map(|(_, p)| vec![0f32; p.elem_count()]).collect();
             Moments::Host { m: zeros(), v: zeros() }
