@@ -123,7 +123,14 @@ fn a_resumed_run_continues_as_if_never_stopped() {
         let diff = (&t - &wb[&name]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert_eq!(diff, 0.0, "{name}");
     }
-    assert!(b.join("best.json").exists() && b.join("history.jsonl").exists());
+    assert!(b.join("best.json").exists());
+    // One history line per validation, each timed from the start of its training command.
+    let history = std::fs::read_to_string(b.join("history.jsonl")).unwrap();
+    let seconds: Vec<f64> = history
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seconds"].as_f64().unwrap())
+        .collect();
+    assert!(!seconds.is_empty() && seconds.iter().all(|s| *s > 0.0), "{history}");
 }
 
 #[test]

@@ -59,7 +59,9 @@ impl Mlp {
     /// path computes them all and the step ignores the rest.
     pub fn forward_training(&self, x: &Tensor, trained: usize) -> Result<Tensor> {
         let fused = self.kernels == Kernels::Fused && supports(x);
-        let mut h = x.clone();
+        // candle's CUDA matrix product refuses a strided left operand, and the networks read
+        // column slices of the code (Z0, Z1); on the CPU this copies only such slices.
+        let mut h = if fused { x.clone() } else { x.contiguous()? };
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
             let activation = if i < last { Activation::Softplus } else { Activation::Identity };

@@ -211,6 +211,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_shipped_qm9_config_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/qm9");
+        let mut kinds = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let c = Qm9Config::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            kinds.push(c.model.kind);
+            if path.ends_with("stib-gpu.toml") {
+                let a = &c.architecture;
+                assert_eq!((a.gru_layers, a.gru_hidden, a.mlp_hidden), (3, 488, 256));
+                assert_eq!(c.schedule, Qm9Config::default().schedule);
+            }
+        }
+        for kind in [ModelKind::Vae, ModelKind::StibNoAdversary, ModelKind::Cvae, ModelKind::Cvib, ModelKind::Stib] {
+            assert!(kinds.contains(&kind), "no config for {kind:?}");
+        }
+    }
+
+    #[test]
     fn partial_sections_keep_the_qm9_defaults() {
         let c = Qm9Config::from_toml("experiment = \"qm9\"\n[schedule]\niterations = 100\n").unwrap();
         assert_eq!(c.schedule.iterations, 100);

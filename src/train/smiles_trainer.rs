@@ -235,6 +235,7 @@ impl SmilesTrainer {
     /// way, and reports each step and validation to `on_event`.
     pub fn train(&mut self, mut on_event: impl FnMut(Event<Qm9Metrics>)) -> Result<()> {
         let total = self.config.schedule.iterations;
+        let started = std::time::Instant::now();
         while self.opt.iteration < total {
             let stats = self.step()?;
             let iteration = self.opt.iteration;
@@ -250,7 +251,7 @@ impl SmilesTrainer {
                 if let Some(dir) = &self.dir {
                     let line = serde_json::json!({
                         "iteration": iteration, "lambda": self.opt.lambda, "best": best,
-                        "train": stats, "validation": metrics,
+                        "seconds": started.elapsed().as_secs_f64(), "train": stats, "validation": metrics,
                     });
                     checkpoint::append_history(dir, &line)?;
                 }

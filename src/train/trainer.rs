@@ -176,6 +176,7 @@ impl Trainer {
     /// way, and reports each step and validation to `on_event`.
     pub fn train(&mut self, mut on_event: impl FnMut(Event)) -> Result<()> {
         let total = self.config.schedule.iterations;
+        let started = std::time::Instant::now();
         while self.iteration < total {
             let stats = self.step()?;
             on_event(Event::Step { iteration: self.iteration, lambda: self.lambda, stats });
@@ -187,21 +188,22 @@ impl Trainer {
                     self.best_iteration = Some(self.iteration);
                 }
                 self.checkpoint(best, metrics)?;
-                self.log_validation(&stats, &metrics, best)?;
+                self.log_validation(&stats, &metrics, best, started.elapsed().as_secs_f64())?;
                 on_event(Event::Validated { iteration: self.iteration, metrics, best });
             }
         }
         Ok(())
     }
 
-    /// Appends one JSON line per validation to `history.jsonl` in the run folder.
-    fn log_validation(&self, stats: &StepStats, metrics: &Metrics, best: bool) -> Result<()> {
+    /// Appends one JSON line per validation to `history.jsonl` in the run folder; `seconds`
+    /// is the wall time since this call of [`Trainer::train`] began (a resumed run restarts it).
+    fn log_validation(&self, stats: &StepStats, metrics: &Metrics, best: bool, seconds: f64) -> Result<()> {
         let Some(dir) = &self.dir else { return Ok(()) };
         checkpoint::append_history(
             dir,
             &serde_json::json!({
                 "iteration": self.iteration, "lambda": self.lambda, "best": best,
-                "train": stats, "validation": metrics,
+                "seconds": seconds, "train": stats, "validation": metrics,
             }),
         )
     }
