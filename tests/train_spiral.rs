@@ -187,3 +187,36 @@ fn figures_are_written_as_png_and_svg() {
     }
     assert!(!dir.path().join("latent.tmp.png").exists());
 }
+
+#[test]
+fn reproduce_writes_table_1_with_the_reference_split_row() {
+    let dir = tempfile::tempdir().unwrap();
+    // A small test set in the authors' layout, so the test needs no shared data.
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(11);
+    let s = spiral::sample(&mut rng, 400);
+    let mut csv = String::from("x0,x1,y0,y1,t\n");
+    for i in 0..400 {
+        csv.push_str(&format!("{},{},{},{},{}\n", s.x[[i, 0]], s.x[[i, 1]], s.y[[i, 0]], s.y[[i, 1]], s.t[i]));
+    }
+    let test = dir.path().join("test.csv");
+    std::fs::write(&test, csv).unwrap();
+    let (runs, out) = (dir.path().join("runs"), dir.path().join("results"));
+    let configs = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/spiral");
+    let args = ["reproduce", "spiral", "--iterations", "20", "--configs", configs, "--test"];
+    let output = stib(
+        &[&args[..], &[test.to_str().unwrap(), "--runs", runs.to_str().unwrap(), "--out", out.to_str().unwrap()]]
+            .concat(),
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let table = std::fs::read_to_string(out.join("table1.md")).unwrap();
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| model")).collect();
+    let labels: Vec<&str> = rows.iter().map(|r| r.split('|').nth(1).unwrap().trim()).collect();
+    assert_eq!(labels, ["VAE", "STIB w/o adv", "CVAE", "CVIB", "STIB", "STIB, reference split"], "{table}");
+    // The variant is the STIB model with the reference split, next to STIB's paper numbers.
+    let config = std::fs::read_to_string(runs.join("spiral-stib-reference-split/config.toml")).unwrap();
+    assert!(config.contains("reference_split = true") && config.contains("kind = \"stib\""), "{config}");
+    assert!(rows[5].contains("(0.04)") && rows[5].contains("(0.25)"), "{}", rows[5]);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("table1.json")).unwrap()).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 6);
+}

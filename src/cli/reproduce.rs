@@ -1,5 +1,6 @@
 //! `stib reproduce spiral|qm9`: trains (or reuses) the five models and writes the artificial
-//! or the QM9 half of Table 1 next to the paper's numbers.
+//! or the QM9 half of Table 1 next to the paper's numbers; for the spiral also the variants of
+//! [`VARIANTS`] whose configuration is in the folder.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,7 @@ use crate::eval::evaluate;
 use crate::eval::qm9_figures::qm9_figures;
 use crate::eval::qm9_metrics::evaluate_molecules;
 use crate::eval::qm9_table::{self, Qm9Row};
-use crate::eval::table::{ROWS, Row, markdown};
+use crate::eval::table::{ROWS, Row, VARIANTS, markdown};
 use crate::model::ModelKind;
 use crate::train::checkpoint::write_atomic;
 use crate::train::qm9_config::Qm9Config;
@@ -129,9 +130,16 @@ fn qm9(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
 fn spiral(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
     let dev = device();
     let (test, source) = spiral::test_set(args.test.as_deref())?;
+    // The five models (built-in defaults where a file is missing), then the variants whose
+    // configuration is present.
+    let mut plan: Vec<(String, ModelKind, Option<&str>)> = ROWS.iter().map(|&k| (kind_name(k), k, None)).collect();
+    for (stem, kind, label) in VARIANTS {
+        if configs.join(format!("{stem}.toml")).exists() {
+            plan.push((stem.to_string(), kind, Some(label)));
+        }
+    }
     let mut rows = Vec::new();
-    for kind in ROWS {
-        let name = kind_name(kind);
+    for (name, kind, label) in plan {
         let file = configs.join(format!("{name}.toml"));
         let mut config = if file.exists() { Config::from_file(&file)? } else { Config::default() };
         config.model.kind = kind;
@@ -140,8 +148,9 @@ fn spiral(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
         }
         let dir = args.runs.join(format!("spiral-{name}"));
         let finished = load_run(&dir, "last", dev.clone()).ok().filter(|t| t.iteration >= config.schedule.iterations);
+        let label = label.unwrap_or(kind.label());
         if finished.is_none() {
-            eprintln!("training {} ({} iterations) into {}", kind.label(), config.schedule.iterations, dir.display());
+            eprintln!("training {label} ({} iterations) into {}", config.schedule.iterations, dir.display());
             let mut trainer = if dir.join("last.json").exists() {
                 Trainer::resume(&dir, Some(config.schedule.iterations), dev.clone())?
             } else {
@@ -153,8 +162,8 @@ fn spiral(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
         }
         let best = load_run(&dir, "best", dev.clone())?;
         let metrics = evaluate(&best.model, &test, &dev, true)?;
-        eprintln!("{}: {metrics:?}", kind.label());
-        rows.push(Row::new(kind, best.iteration, metrics));
+        eprintln!("{label}: {metrics:?}");
+        rows.push(Row::new(kind, best.iteration, metrics).labelled(label));
     }
     write_tables(out, &markdown(&rows, &source), &rows)
 }

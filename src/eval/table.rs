@@ -9,6 +9,12 @@ use crate::model::ModelKind;
 pub const ROWS: [ModelKind; 5] =
     [ModelKind::Vae, ModelKind::StibNoAdversary, ModelKind::Cvae, ModelKind::Cvib, ModelKind::Stib];
 
+/// Variants reported beside the five rows when their configuration is present: (file stem
+/// under `experiments/spiral/`, the model they vary, row label). `stib-reference-split`
+/// trains the adversary's first layer in the main step, as the authors' code did when it
+/// made the paper's numbers.
+pub const VARIANTS: [(&str, ModelKind, &str); 1] = [("stib-reference-split", ModelKind::Stib, "STIB, reference split")];
+
 /// The paper's numbers for the artificial experiment: MAE(X), MAE(Y), MI bits.
 pub fn paper(kind: ModelKind) -> (f64, Option<f64>, f64) {
     match kind {
@@ -42,6 +48,12 @@ impl Row {
     pub fn new(kind: ModelKind, iteration: u64, metrics: Metrics) -> Self {
         let (x, y, mi) = paper(kind);
         Row { model: kind.label().into(), iteration, metrics, paper_mae_x: x, paper_mae_y: y, paper_mi_bits: mi }
+    }
+
+    /// The same row under another label (a variant of `kind`).
+    pub fn labelled(mut self, label: &str) -> Self {
+        self.model = label.into();
+        self
     }
 }
 
