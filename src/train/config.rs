@@ -259,8 +259,6 @@ pub enum Selection {
     Both,
     /// Keep a checkpoint when MAE(X) + MAE(Y) improved.
     Sum,
-    /// Keep a checkpoint when MAE(X) + MAE(Y) + MI_K(Z0; Y) in bits improved (needs `mi`).
-    SumMi,
     /// Keep the last iterate.
     Last,
 }
@@ -278,7 +276,9 @@ pub struct ValidationConfig {
     /// Rule that picks the best checkpoint (default `sum`; the reference used `both`).
     pub selection: Selection,
     /// Also measure MI_K(Z0; Y) (KSG, k = 20, bits) on the validation set at every validation,
-    /// for `history.jsonl` and the `sum-mi` rule (a few milliseconds for 2,000 points).
+    /// for `history.jsonl` (a few milliseconds for 2,000 points; not used to pick checkpoints:
+    /// on 2,000 points it stays within 0.19-0.23 bits over a whole STIB run while MAE(X)
+    /// falls tenfold, and it reads lower than on the 10,000-point test set).
     pub mi: bool,
 }
 
