@@ -167,7 +167,7 @@ impl Trainer {
         Ok(stats)
     }
 
-    /// Metrics on the validation set (no MI).
+    /// Metrics on the validation set, MI_K(Z0; Y) included unless `validation.mi` is off.
     pub fn validate(&self) -> Result<Metrics> {
         evaluate(&self.model, &self.validation, &self.device, self.config.validation.mi)
     }
