@@ -189,7 +189,7 @@ fn figures_are_written_as_png_and_svg() {
 }
 
 #[test]
-fn reproduce_writes_table_1_with_the_reference_split_row() {
+fn reproduce_writes_table_1_with_the_reference_split_row_and_guards_its_runs() {
     let dir = tempfile::tempdir().unwrap();
     // A small test set in the authors' layout, so the test needs no shared data.
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(11);
@@ -219,4 +219,23 @@ fn reproduce_writes_table_1_with_the_reference_split_row() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("table1.json")).unwrap()).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 6);
+
+    // A changed configuration does not silently reuse (or resume) the run made with the old one.
+    let changed = dir.path().join("changed");
+    std::fs::create_dir(&changed).unwrap();
+    for entry in std::fs::read_dir(configs).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, changed.join(path.file_name().unwrap())).unwrap();
+    }
+    let stib_toml = changed.join("stib.toml");
+    let text = std::fs::read_to_string(&stib_toml).unwrap() + "\n[schedule]\nbatch = 256\n";
+    std::fs::write(&stib_toml, text).unwrap();
+    let args = ["reproduce", "spiral", "--iterations", "20", "--configs", changed.to_str().unwrap(), "--test"];
+    let output = stib(
+        &[&args[..], &[test.to_str().unwrap(), "--runs", runs.to_str().unwrap(), "--out", out.to_str().unwrap()]]
+            .concat(),
+    );
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("spiral-stib was trained with another configuration") && err.contains("schedule"), "{err}");
 }

@@ -40,7 +40,8 @@ pub struct ReproduceArgs {
     /// models without a file use the built-in default configuration.
     #[arg(long)]
     pub configs: Option<PathBuf>,
-    /// Folder of the runs (`<experiment>-<kind>`); finished runs are reused.
+    /// Folder of the runs (`<experiment>-<kind>`); finished runs are reused and unfinished ones
+    /// resumed, if they were made with the same configuration (else it stops and says so).
     #[arg(long, default_value = "runs")]
     pub runs: PathBuf,
     /// Override every model's number of iterations.
@@ -76,6 +77,24 @@ fn kind_name(kind: ModelKind) -> String {
     serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
 }
 
+/// A run folder is reused or resumed only for the configuration it was made with (the number
+/// of iterations and the data file aside); otherwise this names the sections that differ.
+fn refuse_another_configuration<T: serde::Serialize>(dir: &Path, saved: &T, wanted: &T, file: &Path) -> Result<()> {
+    let table = |c: &T| toml::Table::try_from(c).map_err(|e| Error::Internal(e.to_string()));
+    let (saved, wanted) = (table(saved)?, table(wanted)?);
+    let differing: Vec<&str> =
+        wanted.iter().filter(|(k, v)| saved.get(k.as_str()) != Some(v)).map(|(k, _)| k.as_str()).collect();
+    if differing.is_empty() {
+        return Ok(());
+    }
+    let source = if file.exists() { file.display().to_string() } else { "the built-in default".into() };
+    Err(Error::invalid(format!(
+        "{} was trained with another configuration than {source} (differs in: {}); move it away or pass another --runs folder",
+        dir.display(),
+        differing.join(", ")
+    )))
+}
+
 fn write_tables<T: serde::Serialize>(out: &Path, md: &str, rows: &T) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|source| Error::Io { path: out.to_path_buf(), source })?;
     write_atomic(&out.join("table1.md"), md.as_bytes())?;
@@ -102,6 +121,12 @@ fn qm9(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
         }
         source = config.data.resolved_path().display().to_string();
         let dir = args.runs.join(format!("qm9-{name}"));
+        if dir.join("config.toml").exists() {
+            let mut saved = Qm9Config::from_file(&dir.join("config.toml"))?;
+            saved.schedule.iterations = config.schedule.iterations;
+            saved.data.path.clone_from(&config.data.path);
+            refuse_another_configuration(&dir, &saved, &config, &file)?;
+        }
         let finished = SmilesTrainer::load(&dir, LAST, args.data.as_deref(), dev.clone())
             .ok()
             .filter(|t| t.iteration() >= config.schedule.iterations);
@@ -147,6 +172,11 @@ fn spiral(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
             config.schedule.iterations = n;
         }
         let dir = args.runs.join(format!("spiral-{name}"));
+        if dir.join("config.toml").exists() {
+            let mut saved = Config::from_file(&dir.join("config.toml"))?;
+            saved.schedule.iterations = config.schedule.iterations;
+            refuse_another_configuration(&dir, &saved, &config, &file)?;
+        }
         let finished = load_run(&dir, "last", dev.clone()).ok().filter(|t| t.iteration >= config.schedule.iterations);
         let label = label.unwrap_or(kind.label());
         if finished.is_none() {
