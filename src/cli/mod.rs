@@ -44,7 +44,8 @@ pub enum Command {
     /// Keep a reference's Z1, sample Z0 and decode: new molecules with the reference's
     /// properties (QM9 runs, paper Figure 6), or new points x with the reference's t (spiral).
     Generate(generate::GenerateArgs),
-    /// Train (or reuse) all five models and write Table 1 next to the paper's numbers.
+    /// Train (or reuse) all five models (for the spiral also the reference-split STIB) and write
+    /// Table 1 next to the paper's numbers.
     Reproduce(reproduce::ReproduceArgs),
 }
 
