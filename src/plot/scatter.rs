@@ -82,6 +82,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Scatter) -> std::
         (l - p)..(h + p)
     };
     let (xr, yr) = (pad(finite(s.xs)), pad(finite(s.ys)));
+    let legend_at = emptiest_corner(s.xs, s.ys, (xr.start, xr.end), (yr.start, yr.end));
     let mut chart = ChartBuilder::on(root)
         .caption(&s.title, ("sans-serif", 22))
         .margin(12)
@@ -113,12 +114,31 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Scatter) -> std::
     }
     chart
         .configure_series_labels()
+        .position(legend_at)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .label_font(("sans-serif", 13))
         .draw()
         .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())
+}
+
+/// The corner of the panel with the fewest points in its outer quarter-width, fifth-height
+/// box, where the legend hides least of the data.
+fn emptiest_corner(xs: &[f64], ys: &[f64], (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> SeriesLabelPosition {
+    let (w, h) = ((x1 - x0) * 0.25, (y1 - y0) * 0.2);
+    let count = |left: bool, upper: bool| {
+        let in_x = |x: f64| if left { x <= x0 + w } else { x >= x1 - w };
+        let in_y = |y: f64| if upper { y >= y1 - h } else { y <= y0 + h };
+        xs.iter().zip(ys).filter(|&(&x, &y)| in_x(x) && in_y(y)).count()
+    };
+    let corners = [
+        (count(false, true), SeriesLabelPosition::UpperRight),
+        (count(true, true), SeriesLabelPosition::UpperLeft),
+        (count(false, false), SeriesLabelPosition::LowerRight),
+        (count(true, false), SeriesLabelPosition::LowerLeft),
+    ];
+    corners.into_iter().min_by_key(|(n, _)| *n).map_or(SeriesLabelPosition::UpperRight, |(_, p)| p)
 }
 
 /// Writes the panel to `stem.png` and `stem.svg` (each drawn to a temporary file, then
@@ -135,5 +155,38 @@ pub fn write_grid(stem: &Path, panels: &[Scatter], columns: usize) -> Result<Vec
 impl super::Panel for Scatter<'_> {
     fn draw_on<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
         draw(area, self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_legend_goes_to_the_corner_with_the_fewest_points() {
+        // Points fill the square except its lower-left corner.
+        let mut xs = Vec::new();
+        let mut ys = Vec::new();
+        for i in 0..50 {
+            for j in 0..50 {
+                let (x, y) = (i as f64 / 49.0, j as f64 / 49.0);
+                if x > 0.4 || y > 0.4 {
+                    xs.push(x);
+                    ys.push(y);
+                }
+            }
+        }
+        let at = emptiest_corner(&xs, &ys, (0.0, 1.0), (0.0, 1.0));
+        assert!(matches!(at, SeriesLabelPosition::LowerLeft), "{at:?}");
+        // A diamond leaves all four corners empty; the first of them, upper right, wins.
+        let (xs, ys): (Vec<f64>, Vec<f64>) = (0..400)
+            .map(|k| {
+                let a = k as f64 / 400.0 * std::f64::consts::TAU;
+                let r = 1.0 / (a.cos().abs() + a.sin().abs());
+                (r * a.cos(), r * a.sin())
+            })
+            .unzip();
+        let at = emptiest_corner(&xs, &ys, (-1.05, 1.05), (-1.05, 1.05));
+        assert!(matches!(at, SeriesLabelPosition::UpperRight), "{at:?}");
     }
 }
