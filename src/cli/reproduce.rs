@@ -77,8 +77,9 @@ fn kind_name(kind: ModelKind) -> String {
     serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
 }
 
-/// A run folder is reused or resumed only for the configuration it was made with (the number
-/// of iterations and the data file aside); otherwise this names the sections that differ.
+/// A run folder (its last checkpoint's configuration, `saved`) is reused or resumed only for
+/// the configuration it was made with (the caller sets the number of iterations and the data
+/// file aside); otherwise this names the sections that differ.
 fn refuse_another_configuration<T: serde::Serialize>(dir: &Path, saved: &T, wanted: &T, file: &Path) -> Result<()> {
     let table = |c: &T| toml::Table::try_from(c).map_err(|e| Error::Internal(e.to_string()));
     let (saved, wanted) = (table(saved)?, table(wanted)?);
@@ -121,15 +122,14 @@ fn qm9(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
         }
         source = config.data.resolved_path().display().to_string();
         let dir = args.runs.join(format!("qm9-{name}"));
-        if dir.join("config.toml").exists() {
-            let mut saved = Qm9Config::from_file(&dir.join("config.toml"))?;
+        let last = SmilesTrainer::load(&dir, LAST, args.data.as_deref(), dev.clone()).ok();
+        if let Some(t) = &last {
+            let mut saved = t.config.clone();
             saved.schedule.iterations = config.schedule.iterations;
             saved.data.path.clone_from(&config.data.path);
             refuse_another_configuration(&dir, &saved, &config, &file)?;
         }
-        let finished = SmilesTrainer::load(&dir, LAST, args.data.as_deref(), dev.clone())
-            .ok()
-            .filter(|t| t.iteration() >= config.schedule.iterations);
+        let finished = last.filter(|t| t.iteration() >= config.schedule.iterations);
         if finished.is_none() {
             eprintln!("training {} ({} iterations) into {}", kind.label(), config.schedule.iterations, dir.display());
             let mut trainer = if dir.join("last.json").exists() {
@@ -172,12 +172,13 @@ fn spiral(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
             config.schedule.iterations = n;
         }
         let dir = args.runs.join(format!("spiral-{name}"));
-        if dir.join("config.toml").exists() {
-            let mut saved = Config::from_file(&dir.join("config.toml"))?;
+        let last = load_run(&dir, "last", dev.clone()).ok();
+        if let Some(t) = &last {
+            let mut saved = t.config.clone();
             saved.schedule.iterations = config.schedule.iterations;
             refuse_another_configuration(&dir, &saved, &config, &file)?;
         }
-        let finished = load_run(&dir, "last", dev.clone()).ok().filter(|t| t.iteration >= config.schedule.iterations);
+        let finished = last.filter(|t| t.iteration >= config.schedule.iterations);
         let label = label.unwrap_or(kind.label());
         if finished.is_none() {
             eprintln!("training {label} ({} iterations) into {}", config.schedule.iterations, dir.display());
