@@ -368,6 +368,26 @@ mod tests {
     }
 
     #[test]
+    fn every_shipped_spiral_config_parses_and_only_the_cvae_holds_lambda() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/spiral");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let c = Config::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen += 1;
+            let s = &c.schedule;
+            if c.model.kind == ModelKind::Cvae {
+                // The reference's 0.1 KL + 2 rec_x, lambda never grows.
+                assert_eq!((s.lambda_start, s.lambda_growth), (1.0, 1.0), "{}", path.display());
+                assert_eq!((s.iterations, s.batch), (12_000, 512));
+            } else {
+                assert!(s.lambda_growth > 1.0, "{}", path.display());
+            }
+        }
+        assert_eq!(seen, 7);
+    }
+
+    #[test]
     fn defaults_round_trip_and_decay_the_learning_rate() {
         let c = Config::default();
         assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
