@@ -227,7 +227,8 @@ mod tests {
         let pairwise = |mu: &Tensor, ls: &Tensor| -> Tensor {
             let var = (ls * 2.0).unwrap().exp().unwrap();
             let diff2 = mu.unsqueeze(1).unwrap().broadcast_sub(&mu.unsqueeze(0).unwrap()).unwrap().sqr().unwrap();
-            let ratio = var.unsqueeze(1).unwrap().broadcast_add(&diff2).unwrap().broadcast_div(&var.unsqueeze(0).unwrap());
+            let ratio =
+                var.unsqueeze(1).unwrap().broadcast_add(&diff2).unwrap().broadcast_div(&var.unsqueeze(0).unwrap());
             let logs = ls.unsqueeze(0).unwrap().broadcast_sub(&ls.unsqueeze(1).unwrap()).unwrap();
             let kl = ((logs + (ratio.unwrap() * 0.5).unwrap()).unwrap() - 0.5).unwrap();
             (kl.sum_all().unwrap() / (n * n) as f64).unwrap()
