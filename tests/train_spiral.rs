@@ -201,12 +201,25 @@ fn reproduce_writes_table_1_with_the_reference_split_row_and_guards_its_runs() {
     let test = dir.path().join("test.csv");
     std::fs::write(&test, csv).unwrap();
     let (runs, out) = (dir.path().join("runs"), dir.path().join("results"));
+    let reproduce = |configs: &str| {
+        let (test, runs, out) = (test.to_str().unwrap(), runs.to_str().unwrap(), out.to_str().unwrap());
+        stib(&[
+            "reproduce",
+            "spiral",
+            "--iterations",
+            "20",
+            "--configs",
+            configs,
+            "--test",
+            test,
+            "--runs",
+            runs,
+            "--out",
+            out,
+        ])
+    };
     let configs = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/spiral");
-    let args = ["reproduce", "spiral", "--iterations", "20", "--configs", configs, "--test"];
-    let output = stib(
-        &[&args[..], &[test.to_str().unwrap(), "--runs", runs.to_str().unwrap(), "--out", out.to_str().unwrap()]]
-            .concat(),
-    );
+    let output = reproduce(configs);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let table = std::fs::read_to_string(out.join("table1.md")).unwrap();
     let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| model")).collect();
@@ -230,11 +243,7 @@ fn reproduce_writes_table_1_with_the_reference_split_row_and_guards_its_runs() {
     let stib_toml = changed.join("stib.toml");
     let text = std::fs::read_to_string(&stib_toml).unwrap() + "\n[schedule]\nbatch = 256\n";
     std::fs::write(&stib_toml, text).unwrap();
-    let args = ["reproduce", "spiral", "--iterations", "20", "--configs", changed.to_str().unwrap(), "--test"];
-    let output = stib(
-        &[&args[..], &[test.to_str().unwrap(), "--runs", runs.to_str().unwrap(), "--out", out.to_str().unwrap()]]
-            .concat(),
-    );
+    let output = reproduce(changed.to_str().unwrap());
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(err.contains("spiral-stib was trained with another configuration") && err.contains("schedule"), "{err}");

@@ -78,10 +78,19 @@ fn kind_name(kind: ModelKind) -> String {
 }
 
 /// A run folder (its last checkpoint's configuration, `saved`) is reused or resumed only for
-/// the configuration it was made with (the caller sets the number of iterations and the data
-/// file aside); otherwise this names the sections that differ.
+/// the configuration it was made with, the number of iterations (which `--iterations` and a
+/// longer schedule may change) and the data file (which `--data` may move) aside; otherwise
+/// this names the sections that differ.
 fn refuse_another_configuration<T: serde::Serialize>(dir: &Path, saved: &T, wanted: &T, file: &Path) -> Result<()> {
-    let table = |c: &T| toml::Table::try_from(c).map_err(|e| Error::Internal(e.to_string()));
+    let table = |c: &T| -> Result<toml::Table> {
+        let mut t = toml::Table::try_from(c).map_err(|e| Error::Internal(e.to_string()))?;
+        for (section, key) in [("schedule", "iterations"), ("data", "path")] {
+            if let Some(toml::Value::Table(s)) = t.get_mut(section) {
+                s.remove(key);
+            }
+        }
+        Ok(t)
+    };
     let (saved, wanted) = (table(saved)?, table(wanted)?);
     let differing: Vec<&str> =
         wanted.iter().filter(|(k, v)| saved.get(k.as_str()) != Some(v)).map(|(k, _)| k.as_str()).collect();
@@ -124,10 +133,7 @@ fn qm9(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
         let dir = args.runs.join(format!("qm9-{name}"));
         let last = SmilesTrainer::load(&dir, LAST, args.data.as_deref(), dev.clone()).ok();
         if let Some(t) = &last {
-            let mut saved = t.config.clone();
-            saved.schedule.iterations = config.schedule.iterations;
-            saved.data.path.clone_from(&config.data.path);
-            refuse_another_configuration(&dir, &saved, &config, &file)?;
+            refuse_another_configuration(&dir, &t.config, &config, &file)?;
         }
         let finished = last.filter(|t| t.iteration() >= config.schedule.iterations);
         if finished.is_none() {
@@ -174,9 +180,7 @@ fn spiral(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
         let dir = args.runs.join(format!("spiral-{name}"));
         let last = load_run(&dir, "last", dev.clone()).ok();
         if let Some(t) = &last {
-            let mut saved = t.config.clone();
-            saved.schedule.iterations = config.schedule.iterations;
-            refuse_another_configuration(&dir, &saved, &config, &file)?;
+            refuse_another_configuration(&dir, &t.config, &config, &file)?;
         }
         let finished = last.filter(|t| t.iteration >= config.schedule.iterations);
         let label = label.unwrap_or(kind.label());
