@@ -150,6 +150,19 @@ fn bad_configurations_are_named_with_file_and_line() {
     let out = stib(&["train", "--config", "/nonexistent/stib.toml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/stib.toml"));
+
+    // A schedule of no iterations would leave no checkpoint to evaluate: refused up front, from
+    // the file and from the command line alike.
+    let (_d, f) = temp_file("none.toml", "[schedule]\niterations = 0\n");
+    let out = stib(&["train", "--config", f.to_str().unwrap(), "--out", "/tmp/never-written"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("schedule.iterations must be at least 1"), "{err}");
+    let out = stib(&["train", "--iterations", "0", "--out", "/tmp/never-written"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--iterations"), "{err}");
+    assert!(!std::path::Path::new("/tmp/never-written").exists());
 }
 
 #[test]

@@ -45,7 +45,7 @@ pub struct ReproduceArgs {
     #[arg(long, default_value = "runs")]
     pub runs: PathBuf,
     /// Override every model's number of iterations.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub iterations: Option<u64>,
     /// Where the table goes (default `results/<experiment>`).
     #[arg(long)]

@@ -206,6 +206,9 @@ impl ScheduleConfig {
     pub fn check(&self) -> Result<()> {
         let s = self;
         let bad = |m: &str| Err(Error::invalid(format!("invalid configuration: {m}")));
+        if s.iterations == 0 {
+            return bad("schedule.iterations must be at least 1");
+        }
         if s.batch < 3 {
             return bad("schedule.batch must be at least 3 (the MI term needs correlations)");
         }
