@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
+
 use candle_core::Device;
 use common::{stib, temp_file};
 use stib::data::spiral;
@@ -214,26 +216,23 @@ fn reproduce_writes_table_1_with_the_reference_split_row_and_guards_its_runs() {
     let test = dir.path().join("test.csv");
     std::fs::write(&test, csv).unwrap();
     let (runs, out) = (dir.path().join("runs"), dir.path().join("results"));
-    let reproduce = |configs: &str| {
+    let reproduce_into = |configs: &str, runs: &Path, out: &Path, extra: &[&str]| {
         let (test, runs, out) = (test.to_str().unwrap(), runs.to_str().unwrap(), out.to_str().unwrap());
-        stib(&[
-            "reproduce",
-            "spiral",
-            "--iterations",
-            "20",
-            "--configs",
-            configs,
-            "--test",
-            test,
-            "--runs",
-            runs,
-            "--out",
-            out,
-        ])
+        let mut args = vec!["reproduce", "spiral", "--iterations", "20", "--configs", configs, "--test", test];
+        args.extend(["--runs", runs, "--out", out]);
+        args.extend(extra);
+        stib(&args)
     };
+    let reproduce = |configs: &str| reproduce_into(configs, &runs, &out, &["--jobs", "3"]);
     let configs = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/spiral");
     let output = reproduce(configs);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    // Three at a time (one thread each) gives the table of one after another on one thread.
+    let (runs_one, out_one) = (dir.path().join("runs-one"), dir.path().join("results-one"));
+    let output = reproduce_into(configs, &runs_one, &out_one, &["--threads", "1"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let read = |p: PathBuf| std::fs::read_to_string(p.join("table1.json")).unwrap();
+    assert_eq!(read(out.clone()), read(out_one));
     let table = std::fs::read_to_string(out.join("table1.md")).unwrap();
     let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| model")).collect();
     let labels: Vec<&str> = rows.iter().map(|r| r.split('|').nth(1).unwrap().trim()).collect();

@@ -52,7 +52,15 @@ pub enum Command {
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    if let Some(threads) = cli.threads {
+    // `reproduce --jobs N` shares the cores among its N trainings unless told otherwise.
+    let threads = cli.threads.or(match &cli.command {
+        Command::Reproduce(args) if args.jobs > 1 => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            Some((cores / args.jobs).max(1))
+        }
+        _ => None,
+    });
+    if let Some(threads) = threads {
         if threads == 0 {
             eprintln!("error: --threads must be at least 1");
             return std::process::ExitCode::from(2);
