@@ -2,6 +2,7 @@
 
 pub mod figures;
 pub mod metrics;
+pub mod projection;
 pub mod qm9_figures;
 pub mod qm9_metrics;
 pub mod qm9_table;

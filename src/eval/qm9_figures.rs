@@ -1,12 +1,14 @@
-//! Figure 5 of the paper for one trained SMILES model: the first two dimensions of Z1,
-//! coloured by 10 equal-width bins of the gap (one figure) and of alpha (another), in four
-//! panels, each holding the molecules of one of 10 equal-width sections along the first Z0
-//! dimension (the four most populated). If Z0 knows nothing of the properties, the colour
-//! stripes look the same in every panel. The VAE, which has no Z1, shows its first two code
-//! dimensions; CVAE and CVIB, which have no Z1 either, their first two Z0 dimensions.
+//! Figure 5 of the paper for one trained SMILES model: Z1 (its two dimensions, or its first two
+//! principal components when it has more; see [`principal_plane`]), coloured by 10
+//! equal-width bins of the gap (one figure) and of alpha (another), in four panels, each
+//! holding the molecules of one of 10 equal-width sections along the first Z0 dimension (the
+//! four most populated). If Z0 knows nothing of the properties, the colour stripes look the
+//! same in every panel. The VAE, which has no Z1, shows its whole code that way; CVAE and
+//! CVIB, which have no Z1 either, their Z0.
 
 use std::path::{Path, PathBuf};
 
+use super::projection::principal_plane;
 use super::qm9_metrics::encode_molecules;
 use crate::data::molecule_set::{MoleculeSet, Standardiser};
 use crate::error::Result;
@@ -21,11 +23,12 @@ pub fn qm9_figures(model: &SmilesModel, set: &MoleculeSet, sd: &Standardiser, di
     let enc = encode_molecules(model, set, sd, false)?;
     let z0 = model.arch.z0_dim;
     let latent = enc.z.ncols();
-    let (a, b, names) = match model.kind {
-        ModelKind::Vae => (0, 1.min(latent - 1), ("z dim 1", "z dim 2")),
-        ModelKind::Cvae | ModelKind::Cvib => (0, 1.min(latent - 1), ("Z0 dim 1", "Z0 dim 2")),
-        _ => (z0, z0 + 1, ("Z1 dim 1", "Z1 dim 2")),
+    let (shown, space) = match model.kind {
+        ModelKind::Vae => (0..latent, "z"),
+        ModelKind::Cvae | ModelKind::Cvib => (0..latent, "Z0"),
+        _ => (z0..latent, "Z1"),
     };
+    let plane = principal_plane(enc.z.slice(ndarray::s![.., shown]), space);
     let section = bins(&enc.z.column(0).to_vec());
     let mut counts = [0usize; BINS];
     section.iter().for_each(|&s| counts[s] += 1);
@@ -40,15 +43,15 @@ pub fn qm9_figures(model: &SmilesModel, set: &MoleculeSet, sd: &Standardiser, di
         let mut data = Vec::new();
         for &s in &chosen {
             let rows: Vec<usize> = (0..set.len()).filter(|&i| section[i] == s).collect();
-            let pick = |c: usize| rows.iter().map(|&i| enc.z[[i, c]]).collect::<Vec<f64>>();
-            data.push((s, pick(a), pick(b), rows.iter().map(|&i| values[i]).collect::<Vec<f64>>()));
+            let pick = |c: usize| rows.iter().map(|&i| plane.coords[[i, c]]).collect::<Vec<f64>>();
+            data.push((s, pick(0), pick(1), rows.iter().map(|&i| values[i]).collect::<Vec<f64>>()));
         }
         let panels: Vec<Scatter> = data
             .iter()
             .map(|(s, xs, ys, cs)| Scatter {
                 title: format!("{}: Z0 section {} of {BINS} ({} molecules)", model.kind.label(), s + 1, xs.len()),
-                x_label: names.0.into(),
-                y_label: names.1.into(),
+                x_label: plane.names[0].clone(),
+                y_label: plane.names[1].clone(),
                 xs,
                 ys,
                 colour_by: cs,
