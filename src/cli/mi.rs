@@ -39,10 +39,10 @@ Without FILE, 10,000 samples of the built-in spiral data process are used.")]
 pub struct MiArgs {
     /// CSV file with a header row. Omit it to use samples of the built-in spiral process.
     pub file: Option<PathBuf>,
-    /// Columns of X: comma-separated header names or 0-based indices.
+    /// Columns of X: comma-separated header names, 0-based indices or prefixes (`z0_*`).
     #[arg(long, default_value = "x0,x1")]
     pub x: String,
-    /// Columns of Y: comma-separated header names or 0-based indices.
+    /// Columns of Y: comma-separated header names, 0-based indices or prefixes (`z1_*`).
     #[arg(long, default_value = "y0,y1")]
     pub y: String,
     /// Number of nearest neighbours.

@@ -1,6 +1,7 @@
 //! The `stib` command line: argument parsing and printing only; the library does the work.
 
 pub mod data;
+pub mod encode;
 pub mod generate;
 pub mod mi;
 pub mod qm9;
@@ -39,6 +40,8 @@ pub enum Command {
     Eval(train::EvalArgs),
     /// Draw a trained run's figures (latent space, reconstruction, prediction).
     Plot(train::EvalArgs),
+    /// Write a trained run's codes z = mu, with targets and predictions, to a CSV file.
+    Encode(encode::EncodeArgs),
     /// Prepare a data set (QM9 from CSV, raw .xyz files or the official archive).
     Data(data::DataArgs),
     /// Keep a reference's Z1, sample Z0 and decode: new molecules with the reference's
@@ -76,6 +79,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Train(args) => train::train(&args),
         Command::Eval(args) => train::eval(&args),
         Command::Plot(args) => train::plot(&args),
+        Command::Encode(args) => encode::run(&args),
         Command::Reproduce(args) => reproduce::run(&args),
         Command::Data(args) => data::run(&args),
         Command::Generate(args) => generate::run(&args),

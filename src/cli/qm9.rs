@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::train::{EvalArgs, TrainArgs, device, progress_bar};
 use crate::error::{Error, Result};
 use crate::eval::qm9_figures::qm9_figures;
-use crate::eval::qm9_metrics::{Qm9Metrics, evaluate_molecules};
+use crate::eval::qm9_metrics::{Qm9Metrics, evaluate_molecules, invariance_probe};
 use crate::train::Event;
 use crate::train::checkpoint::write_atomic;
 use crate::train::config::Experiment;
@@ -92,7 +92,8 @@ pub fn report(args: &EvalArgs, figures: bool) -> Result<()> {
     let trainer = SmilesTrainer::load(&args.run, &args.checkpoint, args.data.as_deref(), dev.clone())?;
     let all = trainer.data.all(&dev)?;
     let sd = &trainer.data.preparation.standardiser;
-    let m = evaluate_molecules(&trainer.model, &trainer.data.test, sd, Some(&all))?;
+    let mut m = evaluate_molecules(&trainer.model, &trainer.data.test, sd, Some(&all))?;
+    m.probe_bits = Some(invariance_probe(&trainer.model, &trainer.data.train, &trainer.data.test, sd)?);
     let json = serde_json::json!({
         "model": trainer.model.kind.label(),
         "checkpoint": args.checkpoint,
@@ -103,6 +104,7 @@ pub fn report(args: &EvalArgs, figures: bool) -> Result<()> {
         "mae_gap_ev": m.mae_gap,
         "mae_alpha_bohr3": m.mae_alpha,
         "mi_bits": m.mi_bits,
+        "probe_bits": m.probe_bits,
     });
     write_atomic(&args.run.join("metrics.json"), format!("{json:#}\n").as_bytes())?;
     if args.json {
@@ -110,16 +112,17 @@ pub fn report(args: &EvalArgs, figures: bool) -> Result<()> {
     } else {
         let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |x| format!("{x:.p$}"));
         println!("test split: {} molecules (MI on all {})", trainer.data.test.len(), all.len());
-        println!("| model | iteration | SMILES | gap (eV) | alpha (bohr^3) | MI(Z0;Y) bits |");
-        println!("|---|---|---|---|---|---|");
+        println!("| model | iteration | SMILES | gap (eV) | alpha (bohr^3) | MI(Z0;Y) bits | probe bits |");
+        println!("|---|---|---|---|---|---|---|");
         println!(
-            "| {} | {} | {:.3} | {} | {} | {} |",
+            "| {} | {} | {:.3} | {} | {} | {} | {} |",
             trainer.model.kind.label(),
             trainer.iteration(),
             m.accuracy,
             opt(m.mae_gap, 3),
             opt(m.mae_alpha, 3),
-            opt(m.mi_bits, 2)
+            opt(m.mi_bits, 2),
+            opt(m.probe_bits, 2)
         );
     }
     if figures {

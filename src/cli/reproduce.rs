@@ -14,7 +14,7 @@ use crate::data::spiral;
 use crate::error::{Error, Result};
 use crate::eval::evaluate;
 use crate::eval::qm9_figures::qm9_figures;
-use crate::eval::qm9_metrics::evaluate_molecules;
+use crate::eval::qm9_metrics::{evaluate_molecules, invariance_probe};
 use crate::eval::qm9_table::{self, Qm9Row};
 use crate::eval::table::{ROWS, Row, VARIANTS, markdown};
 use crate::model::ModelKind;
@@ -245,7 +245,8 @@ fn qm9(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
         let best = SmilesTrainer::load(&dir, BEST, args.data.as_deref(), dev.clone())?;
         let all = best.data.all(&dev)?;
         let sd = &best.data.preparation.standardiser;
-        let metrics = evaluate_molecules(&best.model, &best.data.test, sd, Some(&all))?;
+        let mut metrics = evaluate_molecules(&best.model, &best.data.test, sd, Some(&all))?;
+        metrics.probe_bits = Some(invariance_probe(&best.model, &best.data.train, &best.data.test, sd)?);
         qm9_figures(&best.model, &all, sd, &dir)?;
         eprintln!("{}: {metrics:?}", kind.label());
         rows.push(Qm9Row::new(kind, best.iteration(), metrics));

@@ -19,20 +19,26 @@ use ndarray::Array2;
 
 use crate::error::{Error, Result};
 
-/// One column, named by its header or by its 0-based position.
+/// One column, named by its header or by its 0-based position, or every column whose header
+/// starts with a prefix (`z0_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ColumnSpec {
     /// The column whose header is this name.
     Name(String),
     /// The column at this 0-based position.
     Index(usize),
+    /// Every column whose header starts with this text, in the file's order.
+    Prefix(String),
 }
 
 impl ColumnSpec {
     /// Parses one column: a header name, or a 0-based index when it is all digits and no
-    /// header carries that name.
+    /// header carries that name, or a prefix when it ends with `*`.
     pub fn parse(s: &str) -> Self {
         let s = s.trim();
+        if let Some(prefix) = s.strip_suffix('*') {
+            return ColumnSpec::Prefix(prefix.to_string());
+        }
         match s.parse::<usize>() {
             Ok(i) => ColumnSpec::Index(i),
             Err(_) => ColumnSpec::Name(s.to_string()),
@@ -44,19 +50,25 @@ impl ColumnSpec {
         s.split(',').filter(|p| !p.trim().is_empty()).map(Self::parse).collect()
     }
 
-    /// Resolves the column against a header, returning its position.
-    fn resolve(&self, header: &csv::StringRecord, path: &Path) -> Result<usize> {
+    /// Resolves the column against a header, returning its positions.
+    fn resolve(&self, header: &csv::StringRecord, path: &Path) -> Result<Vec<usize>> {
         let err = |message: String| Error::Data { path: path.to_path_buf(), line: 1, message };
+        let columns = || header.iter().collect::<Vec<_>>().join(", ");
         match self {
+            ColumnSpec::Prefix(prefix) => {
+                let hits: Vec<usize> =
+                    header.iter().enumerate().filter(|(_, h)| h.trim().starts_with(prefix)).map(|(i, _)| i).collect();
+                if hits.is_empty() {
+                    return Err(err(format!("no column starts with '{prefix}' (columns: {})", columns())));
+                }
+                Ok(hits)
+            }
             ColumnSpec::Name(name) => {
                 let hits: Vec<usize> =
                     header.iter().enumerate().filter(|(_, h)| h.trim() == name).map(|(i, _)| i).collect();
                 match hits.as_slice() {
-                    [i] => Ok(*i),
-                    [] => Err(err(format!(
-                        "no column named '{name}' (columns: {})",
-                        header.iter().collect::<Vec<_>>().join(", ")
-                    ))),
+                    [i] => Ok(vec![*i]),
+                    [] => Err(err(format!("no column named '{name}' (columns: {})", columns()))),
                     _ => Err(err(format!("column name '{name}' appears {} times in the header", hits.len()))),
                 }
             }
@@ -65,10 +77,10 @@ impl ColumnSpec {
                 let by_name: Vec<usize> =
                     header.iter().enumerate().filter(|(_, h)| h.trim() == i.to_string()).map(|(j, _)| j).collect();
                 if let [j] = by_name.as_slice() {
-                    return Ok(*j);
+                    return Ok(vec![*j]);
                 }
                 if *i < header.len() {
-                    Ok(*i)
+                    Ok(vec![*i])
                 } else {
                     Err(err(format!("column index {i} is out of range: the file has {} columns", header.len())))
                 }
@@ -95,7 +107,7 @@ pub fn read_columns(path: &Path, groups: &[Vec<ColumnSpec>]) -> Result<Vec<Array
             return Err(Error::invalid("an empty list of columns was given"));
         }
         let cols = group.iter().map(|c| c.resolve(&header, path)).collect::<Result<Vec<_>>>()?;
-        positions.push(cols);
+        positions.push(cols.concat());
     }
     let mut values: Vec<Vec<f64>> = vec![Vec::new(); groups.len()];
     let mut record = csv::StringRecord::new();
@@ -142,4 +154,26 @@ pub fn read_columns(path: &Path, groups: &[Vec<ColumnSpec>]) -> Result<Vec<Array
         .zip(&positions)
         .map(|(v, cols)| Array2::from_shape_vec((rows, cols.len()), v).map_err(|e| Error::Internal(e.to_string())))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_takes_every_matching_column_in_file_order() {
+        let (_dir, path) = {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("codes.csv");
+            std::fs::write(&path, "smiles,z0_0,gap,z0_1,z1_0\nCCO,1.5,6.0,2.5,9\nCCC,3.5,7.0,4.5,8\n").unwrap();
+            (dir, path)
+        };
+        assert_eq!(ColumnSpec::parse("z0_*"), ColumnSpec::Prefix("z0_".into()));
+        let groups =
+            read_columns(&path, &[ColumnSpec::parse_list("z0_*"), ColumnSpec::parse_list("gap,z1_*")]).unwrap();
+        assert_eq!(groups[0], ndarray::array![[1.5, 2.5], [3.5, 4.5]]);
+        assert_eq!(groups[1], ndarray::array![[6.0, 9.0], [7.0, 8.0]]);
+        let err = read_columns(&path, &[ColumnSpec::parse_list("z2_*")]).unwrap_err().to_string();
+        assert!(err.contains("no column starts with 'z2_'") && err.contains("codes.csv"), "{err}");
+    }
 }

@@ -4,12 +4,15 @@
 //!   sequence exactly (up to and including the end token),
 //! - MAE of the predicted gap (eV) and polarisability alpha (bohr^3), in physical units,
 //! - MI_K(Z0; (gap, alpha)): KSG estimate (k = 20) in bits; the paper takes it on the whole
-//!   data set; for the VAE on its whole code.
+//!   data set; for the VAE on its whole code,
+//! - and, beyond the paper, the probe: the Gaussian MI a fresh adversary finds between Z0 and
+//!   the targets on the test split ([`super::probe`]).
 
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{TABLE1_K, invariant_code, to_array};
+use super::probe::{ProbeOptions, probe_mi};
 use crate::data::molecule_set::{MoleculeSet, Standardiser};
 use crate::error::{Error, Result};
 use crate::mi::{KsgOptions, ksg_with};
@@ -29,6 +32,10 @@ pub struct Qm9Metrics {
     pub mae_alpha: Option<f64>,
     /// MI_K(Z0; targets) in bits, when computed.
     pub mi_bits: Option<f64>,
+    /// What a fresh adversary finds about the targets in Z0 (see [`super::probe`]): trained on
+    /// the training split's codes, read on this set, in bits; when computed.
+    #[serde(default)]
+    pub probe_bits: Option<f64>,
 }
 
 /// Codes and outputs of a model on a set of molecules, at z = mu.
@@ -118,7 +125,27 @@ pub fn evaluate_molecules(
         Some(all) => Some(invariance_mi(model, all, standardiser)?),
         None => None,
     };
-    Ok(Qm9Metrics { accuracy, token_accuracy, mae_gap: column_mae(0), mae_alpha: column_mae(1), mi_bits })
+    let (mae_gap, mae_alpha) = (column_mae(0), column_mae(1));
+    Ok(Qm9Metrics { accuracy, token_accuracy, mae_gap, mae_alpha, mi_bits, probe_bits: None })
+}
+
+/// The probe's Gaussian MI between Z0 (the whole code for the VAE) and the targets, in bits:
+/// a fresh adversary and bijection of the model's MLP sizes, trained on the codes of `fit`
+/// (the training split) and read on `read` (the test split).
+pub fn invariance_probe(
+    model: &SmilesModel,
+    fit: &MoleculeSet,
+    read: &MoleculeSet,
+    standardiser: &Standardiser,
+) -> Result<f64> {
+    let code = |set: &MoleculeSet| -> Result<Array2<f64>> {
+        let enc = encode_molecules(model, set, standardiser, false)?;
+        Ok(invariant_code(model.kind, model.arch.z0_dim, &enc.z))
+    };
+    let (z_fit, z_read) = (code(fit)?, code(read)?);
+    let options =
+        ProbeOptions { hidden: model.arch.mlp_hidden, depth: model.arch.mlp_depth, ..ProbeOptions::default() };
+    probe_mi(z_fit.view(), fit.y.view(), z_read.view(), read.y.view(), &options)
 }
 
 /// MI_K(Z0; (gap, alpha)) in bits over `set` (whole code for the VAE).

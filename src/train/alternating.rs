@@ -55,20 +55,7 @@ impl Alternating {
         schedule: &ScheduleConfig,
         kernels: Kernels,
     ) -> Result<Self> {
-        for (name, var) in sorted_vars(&varmap) {
-            let shape = var.shape().clone();
-            let dims = shape.dims();
-            let values: Vec<f32> = if name.ends_with("weight") && dims.len() >= 2 {
-                let receptive: usize = dims[2..].iter().product();
-                let (fan_out, fan_in) = (dims[0] * receptive, dims[1] * receptive);
-                let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
-                (0..shape.elem_count()).map(|_| (limit * (2.0 * rng.random::<f64>() - 1.0)) as f32).collect()
-            } else {
-                vec![0.0; shape.elem_count()]
-            };
-            let t = Tensor::from_vec(values, shape, var.device()).map_err(internal)?;
-            var.set(&t).map_err(internal)?;
-        }
+        initialise(&varmap, rng)?;
         let (main_vars, adversary_vars) = split_parameters(&varmap, reference_split);
         let lr = schedule.learning_rate;
         let main_opt = Adam::new(main_vars, lr, kernels).map_err(internal)?;
@@ -114,9 +101,10 @@ impl Alternating {
         opt.step(&grads).map_err(internal)
     }
 
-    /// One iteration on a batch: the main step, then (with an adversary) the adversary step
-    /// with its own noise drawn after the main step's, then the schedule advances. Noise is
-    /// standard normal from `rng`, of the model's code size.
+    /// One iteration on a batch: the main step, then (with an adversary) the adversary steps
+    /// with their own noise drawn after the main step's, then the schedule advances. Noise is
+    /// standard normal from `rng`, of the model's code size. Adversary step j takes
+    /// `adversary_batches[j]` when there is one, else the main step's batch.
     #[allow(clippy::too_many_arguments)] // the parts of one step, each used once
     pub fn iterate<M: Networks>(
         &mut self,
@@ -125,6 +113,7 @@ impl Alternating {
         schedule: &ScheduleConfig,
         x: &M::Input,
         y: &Tensor,
+        adversary_batches: &[(M::Input, Tensor)],
         rng: &mut ChaCha8Rng,
         device: &Device,
     ) -> Result<StepStats> {
@@ -137,8 +126,13 @@ impl Alternating {
         self.main_step(&loss)?;
         if self.has_adversary() {
             let posterior = fixed_posterior(model, x).map_err(internal)?;
-            for _ in 0..weights.adversary_steps {
-                let eps = standard_normal(rng, n, latent, device)?;
+            for step in 0..weights.adversary_steps {
+                let fresh = adversary_batches.get(step);
+                let (posterior, y) = match fresh {
+                    Some((x, y)) => (fixed_posterior(model, x).map_err(internal)?, y),
+                    None => (posterior.clone(), y),
+                };
+                let eps = standard_normal(rng, y.dim(0).map_err(internal)?, latent, device)?;
                 if let Some((loss, ir)) = adversary_loss(model, weights, &posterior, y, &eps).map_err(internal)? {
                     self.adversary_step(&loss)?;
                     stats.ir = ir;
@@ -232,7 +226,28 @@ pub fn var_builder(varmap: &VarMap, device: &Device) -> candle_nn::VarBuilder<'s
 }
 
 /// Variables sorted by name (a fixed order for seeding and saving).
-fn sorted_vars(varmap: &VarMap) -> NamedVars {
+/// Draws every parameter of `varmap` from `rng`, in name order: weights Glorot-uniform (fan
+/// in and out counting a convolution's receptive field), biases zero.
+pub fn initialise(varmap: &VarMap, rng: &mut ChaCha8Rng) -> Result<()> {
+    for (name, var) in sorted_vars(varmap) {
+        let shape = var.shape().clone();
+        let dims = shape.dims();
+        let values: Vec<f32> = if name.ends_with("weight") && dims.len() >= 2 {
+            let receptive: usize = dims[2..].iter().product();
+            let (fan_out, fan_in) = (dims[0] * receptive, dims[1] * receptive);
+            let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
+            (0..shape.elem_count()).map(|_| (limit * (2.0 * rng.random::<f64>() - 1.0)) as f32).collect()
+        } else {
+            vec![0.0; shape.elem_count()]
+        };
+        let t = Tensor::from_vec(values, shape, var.device()).map_err(internal)?;
+        var.set(&t).map_err(internal)?;
+    }
+    Ok(())
+}
+
+/// Every variable of `varmap` with its name, sorted by name.
+pub fn sorted_vars(varmap: &VarMap) -> NamedVars {
     let data = varmap.data().lock().unwrap_or_else(|e| e.into_inner());
     let mut vars: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));

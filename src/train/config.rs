@@ -146,6 +146,10 @@ pub struct LossConfig {
     /// Adversary steps per iteration (1, as the reference). More let the adversary keep up
     /// with an encoder that learns to hide y from it.
     pub adversary_steps: usize,
+    /// Give each adversary step a batch of its own (false: every step reuses the main step's
+    /// batch, as the reference). On one small batch, several steps fit that batch's chance
+    /// correlations; fresh batches make the adversary learn what Z0 holds about y in general.
+    pub adversary_fresh_batches: bool,
 }
 
 impl Default for LossConfig {
@@ -160,6 +164,7 @@ impl Default for LossConfig {
             free_bits: 0.0,
             mi_on_mean: false,
             adversary_steps: 1,
+            adversary_fresh_batches: false,
             prediction_weight: 1.0,
         }
     }

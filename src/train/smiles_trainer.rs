@@ -207,23 +207,31 @@ impl SmilesTrainer {
     }
 
     /// Positions in the training split of the batch of iteration `it`: epochs are seeded
-    /// permutations (the last partial batch of an epoch is dropped).
-    fn batch_rows(&self, it: u64) -> Vec<u32> {
+    /// permutations (the last partial batch of an epoch is dropped). Stream 0 feeds the main
+    /// step; stream j > 0, an independent permutation, the adversary's j-th fresh batch.
+    fn batch_rows(&self, it: u64, stream: u64) -> Vec<u32> {
         let b = self.config.schedule.batch.min(self.data.train.len());
         let per_epoch = (self.data.train.len() / b).max(1) as u64;
         let (epoch, k) = (it / per_epoch, (it % per_epoch) as usize);
         let mut perm: Vec<u32> = (0..self.data.train.len() as u32).collect();
         let seed = self.config.seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
+        let seed = if stream == 0 { seed } else { seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03) };
         perm.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
         perm[k * b..(k + 1) * b].to_vec()
     }
 
     /// One iteration: the next batch, the main step, then the adversary step.
     pub fn step(&mut self) -> Result<StepStats> {
-        let rows = self.batch_rows(self.opt.iteration);
-        let (x, y) = self.data.train.batch(&rows).map_err(internal)?;
+        let it = self.opt.iteration;
+        let (x, y) = self.data.train.batch(&self.batch_rows(it, 0)).map_err(internal)?;
         let c = &self.config;
-        self.opt.iterate(&self.model, &c.loss, &c.schedule, &x, &y, &mut self.rng, &self.device)
+        let fresh = if c.loss.adversary_fresh_batches && self.opt.has_adversary() { c.loss.adversary_steps } else { 0 };
+        let adversary_batches = (1..=fresh as u64)
+            .map(|stream| self.data.train.batch(&self.batch_rows(it, stream)))
+            .collect::<candle_core::Result<Vec<_>>>()
+            .map_err(internal)?;
+        let (rng, dev) = (&mut self.rng, &self.device);
+        self.opt.iterate(&self.model, &c.loss, &c.schedule, &x, &y, &adversary_batches, rng, dev)
     }
 
     /// Metrics on the validation split (no MI).

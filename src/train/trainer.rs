@@ -162,7 +162,15 @@ impl Trainer {
         let x = to_tensor(&batch.x, &self.device).map_err(internal)?;
         let y = to_tensor(&batch.y, &self.device).map_err(internal)?;
         let c = &self.config;
-        let stats = self.opt.iterate(&self.model, &c.loss, &c.schedule, &x, &y, &mut self.rng, &self.device)?;
+        let fresh = if c.loss.adversary_fresh_batches && self.opt.has_adversary() { c.loss.adversary_steps } else { 0 };
+        let mut adversary_batches = Vec::with_capacity(fresh);
+        for _ in 0..fresh {
+            let b = spiral::sample(&mut self.rng, n);
+            let pair = (to_tensor(&b.x, &self.device), to_tensor(&b.y, &self.device));
+            adversary_batches.push((pair.0.map_err(internal)?, pair.1.map_err(internal)?));
+        }
+        let (x, y, rng, dev) = (&x, &y, &mut self.rng, &self.device);
+        let stats = self.opt.iterate(&self.model, &c.loss, &c.schedule, x, y, &adversary_batches, rng, dev)?;
         (self.iteration, self.lambda) = (self.opt.iteration, self.opt.lambda);
         Ok(stats)
     }

@@ -1,0 +1,62 @@
+//! `stib encode`: writes a trained run's codes z = mu, with targets and predictions, to a CSV
+//! file (the spiral test set, or every QM9 molecule with its split).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::qm9::is_qm9_run;
+use super::train::device;
+use crate::data::spiral;
+use crate::error::{Error, Result};
+use crate::eval::codes::{CodeTable, molecule_codes, spiral_codes};
+use crate::train::checkpoint::write_atomic;
+use crate::train::load_run;
+use crate::train::smiles_trainer::SmilesTrainer;
+
+/// Arguments of `stib encode`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example: stib encode --run runs/qm9-stib\n\
+Then, e.g.: stib mi runs/qm9-stib/codes.csv --x 'z0_*' --y gap_ev,alpha_bohr3")]
+pub struct EncodeArgs {
+    /// Run folder written by `stib train`.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Where the CSV goes (default: RUN/codes.csv).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Which checkpoint: best or last.
+    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
+    pub checkpoint: String,
+    /// Spiral runs: the samples to encode (default: $STIB_DATA_DIR/spiral_test.csv).
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// QM9 runs: the data file, when it has moved since training.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+/// Runs `stib encode`.
+pub fn run(args: &EncodeArgs) -> Result<()> {
+    if !args.run.join("config.toml").exists() {
+        return Err(Error::invalid(format!(
+            "{}: not a run folder (no config.toml); train one with `stib train`",
+            args.run.display()
+        )));
+    }
+    let dev = device();
+    let (table, source): (CodeTable, String) = if is_qm9_run(&args.run) {
+        let t = SmilesTrainer::load(&args.run, &args.checkpoint, args.data.as_deref(), dev.clone())?;
+        let all = t.data.all(&dev)?;
+        let prep = &t.data.preparation;
+        (molecule_codes(&t.model, &all, &prep.standardiser, &prep.split)?, "every molecule of the data set".into())
+    } else {
+        let t = load_run(&args.run, &args.checkpoint, dev.clone())?;
+        let (test, source) = spiral::test_set(args.test.as_deref())?;
+        (spiral_codes(&t.model, &test, &dev)?, source)
+    };
+    let out = args.out.clone().unwrap_or_else(|| args.run.join("codes.csv"));
+    write_atomic(&out, &table.to_csv()?)?;
+    println!("{}: {} rows ({source}), columns {}", out.display(), table.rows.len(), table.header.join(","));
+    Ok(())
+}
