@@ -96,11 +96,21 @@ fn fused_kernels_train_like_the_plain_ops() {
 
 #[test]
 fn a_resumed_run_continues_as_if_never_stopped() {
+    // The reference's adversary step, and two adversary steps on fresh batches (more draws
+    // from the saved RNG).
+    for fresh in [false, true] {
+        resumes_exactly(fresh);
+    }
+}
+
+fn resumes_exactly(fresh: bool) {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("straight"), dir.path().join("resumed"));
     let mut config = quick_config(ModelKind::Stib, 40);
     config.validation.every = 20;
     config.validation.size = 100;
+    config.loss.adversary_fresh_batches = fresh;
+    config.loss.adversary_steps = if fresh { 2 } else { 1 };
     let mut straight = Trainer::new(config.clone(), Device::Cpu).unwrap().with_run_dir(&a).unwrap();
     straight.train(|_| {}).unwrap();
 

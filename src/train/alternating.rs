@@ -125,12 +125,17 @@ impl Alternating {
             main_loss(model, weights, x, y, &eps, self.lambda, self.reference_split).map_err(internal)?;
         self.main_step(&loss)?;
         if self.has_adversary() {
-            let posterior = fixed_posterior(model, x).map_err(internal)?;
+            // The main batch's code, for the steps without a batch of their own.
+            let main_posterior = if adversary_batches.len() < weights.adversary_steps {
+                Some(fixed_posterior(model, x).map_err(internal)?)
+            } else {
+                None
+            };
             for step in 0..weights.adversary_steps {
-                let fresh = adversary_batches.get(step);
-                let (posterior, y) = match fresh {
-                    Some((x, y)) => (fixed_posterior(model, x).map_err(internal)?, y),
-                    None => (posterior.clone(), y),
+                let (posterior, y) = match (adversary_batches.get(step), &main_posterior) {
+                    (Some((x, y)), _) => (fixed_posterior(model, x).map_err(internal)?, y),
+                    (None, Some(p)) => (p.clone(), y),
+                    (None, None) => return Err(Error::Internal("no batch for an adversary step".into())),
                 };
                 let eps = standard_normal(rng, y.dim(0).map_err(internal)?, latent, device)?;
                 if let Some((loss, ir)) = adversary_loss(model, weights, &posterior, y, &eps).map_err(internal)? {
