@@ -181,6 +181,21 @@ impl Qm9Config {
         Ok(config)
     }
 
+    /// Reads the configuration a run folder was trained with (`config.toml`). A run writes
+    /// every key; one written before a key existed reads that key as the behaviour of its
+    /// time, not as today's default: `loss.adversary_fresh_batches` (added later, and on by
+    /// default for QM9) as false.
+    pub fn from_run_file(path: &Path) -> Result<Self> {
+        let mut config = Self::from_file(path)?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let given: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::invalid(e.to_string()))?;
+        let has = |section: &str, key: &str| given.get(section).and_then(|s| s.get(key)).is_some();
+        if !has("loss", "adversary_fresh_batches") {
+            config.loss.adversary_fresh_batches = false;
+        }
+        Ok(config)
+    }
+
     /// The configuration as TOML text.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_default()
@@ -244,6 +259,18 @@ mod tests {
         for kind in [ModelKind::Vae, ModelKind::StibNoAdversary, ModelKind::Cvae, ModelKind::Cvib, ModelKind::Stib] {
             assert!(kinds.contains(&kind), "no config for {kind:?}");
         }
+    }
+
+    #[test]
+    fn a_run_written_before_fresh_adversary_batches_reads_them_as_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let old = "experiment = \"qm9\"\n[loss]\nadversary_steps = 5\n";
+        std::fs::write(&path, old).unwrap();
+        assert!(Qm9Config::from_file(&path).unwrap().loss.adversary_fresh_batches, "a new file takes the default");
+        assert!(!Qm9Config::from_run_file(&path).unwrap().loss.adversary_fresh_batches);
+        std::fs::write(&path, Qm9Config::default().to_toml()).unwrap();
+        assert_eq!(Qm9Config::from_run_file(&path).unwrap(), Qm9Config::default());
     }
 
     #[test]

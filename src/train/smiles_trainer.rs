@@ -146,7 +146,7 @@ impl SmilesTrainer {
     /// Loads the run in `dir` at checkpoint `which` (`best` or `last`), on the data file of
     /// its configuration or `data` when given.
     pub fn load(dir: &Path, which: &str, data: Option<&Path>, device: Device) -> Result<Self> {
-        let config = Qm9Config::from_file(&dir.join("config.toml"))?;
+        let config = Qm9Config::from_run_file(&dir.join("config.toml"))?;
         let prep_path = dir.join(DATA_FILE);
         let text =
             std::fs::read_to_string(&prep_path).map_err(|source| Error::Io { path: prep_path.clone(), source })?;
