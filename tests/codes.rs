@@ -4,8 +4,7 @@
 mod common;
 
 use candle_core::Device;
-use common::{data_dir, small_qm9_config, stib};
-use stib::data::spiral;
+use common::{data_dir, small_qm9_config, stib, write_spiral_csv};
 use stib::model::ModelKind;
 use stib::train::smiles_trainer::SmilesTrainer;
 
@@ -22,14 +21,8 @@ fn header(path: &std::path::Path) -> Vec<String> {
 #[test]
 fn spiral_codes_give_back_the_table_1_mi() {
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(5);
-    let s = spiral::sample(&mut rng, 300);
-    let mut csv = String::from("x0,x1,y0,y1,t\n");
-    for i in 0..300 {
-        csv.push_str(&format!("{},{},{},{},{}\n", s.x[[i, 0]], s.x[[i, 1]], s.y[[i, 0]], s.y[[i, 1]], s.t[i]));
-    }
     let test = dir.path().join("test.csv");
-    std::fs::write(&test, csv).unwrap();
+    write_spiral_csv(&test, 300, 5);
     let (run, test) = (dir.path().join("run"), test.to_str().unwrap());
     let run_s = run.to_str().unwrap();
     let out = stib(&["train", "--iterations", "30", "--out", run_s, "--test", test]);

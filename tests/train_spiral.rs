@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use common::{stib, temp_file};
+use common::{stib, temp_file, write_spiral_csv};
 use stib::data::spiral;
 use stib::eval::evaluate;
 use stib::generate::{self, Z0Sampling};
@@ -216,15 +216,8 @@ fn figures_are_written_as_png_and_svg() {
 #[test]
 fn reproduce_writes_table_1_with_the_reference_split_row_and_guards_its_runs() {
     let dir = tempfile::tempdir().unwrap();
-    // A small test set in the authors' layout, so the test needs no shared data.
-    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(11);
-    let s = spiral::sample(&mut rng, 400);
-    let mut csv = String::from("x0,x1,y0,y1,t\n");
-    for i in 0..400 {
-        csv.push_str(&format!("{},{},{},{},{}\n", s.x[[i, 0]], s.x[[i, 1]], s.y[[i, 0]], s.y[[i, 1]], s.t[i]));
-    }
     let test = dir.path().join("test.csv");
-    std::fs::write(&test, csv).unwrap();
+    write_spiral_csv(&test, 400, 11);
     let (runs, out) = (dir.path().join("runs"), dir.path().join("results"));
     let reproduce_into = |configs: &str, runs: &Path, out: &Path, extra: &[&str]| {
         let (test, runs, out) = (test.to_str().unwrap(), runs.to_str().unwrap(), out.to_str().unwrap());

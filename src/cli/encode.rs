@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::qm9::is_qm9_run;
-use super::train::device;
+use super::train::{check_run, device};
 use crate::data::spiral;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::eval::codes::{CodeTable, molecule_codes, spiral_codes};
 use crate::train::checkpoint::write_atomic;
 use crate::train::load_run;
@@ -38,12 +38,7 @@ pub struct EncodeArgs {
 
 /// Runs `stib encode`.
 pub fn run(args: &EncodeArgs) -> Result<()> {
-    if !args.run.join("config.toml").exists() {
-        return Err(Error::invalid(format!(
-            "{}: not a run folder (no config.toml); train one with `stib train`",
-            args.run.display()
-        )));
-    }
+    check_run(&args.run)?;
     let dev = device();
     let (table, source): (CodeTable, String) = if is_qm9_run(&args.run) {
         let t = SmilesTrainer::load(&args.run, &args.checkpoint, args.data.as_deref(), dev.clone())?;

@@ -224,7 +224,8 @@ pub fn plot(args: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
-fn check_run(dir: &Path) -> Result<()> {
+/// A run folder must hold the `config.toml` that `stib train` writes.
+pub fn check_run(dir: &Path) -> Result<()> {
     if !dir.join("config.toml").exists() {
         return Err(Error::invalid(format!(
             "{}: not a run folder (no config.toml); train one with `stib train`",

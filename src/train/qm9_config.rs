@@ -186,14 +186,15 @@ impl Qm9Config {
     /// time, not as today's default: `loss.adversary_fresh_batches` (added later, and on by
     /// default for QM9) as false.
     pub fn from_run_file(path: &Path) -> Result<Self> {
-        let mut config = Self::from_file(path)?;
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        let given: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::invalid(e.to_string()))?;
-        let has = |section: &str, key: &str| given.get(section).and_then(|s| s.get(key)).is_some();
-        if !has("loss", "adversary_fresh_batches") {
-            config.loss.adversary_fresh_batches = false;
-        }
-        Ok(config)
+        read_file(path, |text| {
+            let mut config = Self::from_toml(text)?;
+            let given: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::invalid(e.to_string()))?;
+            let has = |section: &str, key: &str| given.get(section).and_then(|s| s.get(key)).is_some();
+            if !has("loss", "adversary_fresh_batches") {
+                config.loss.adversary_fresh_batches = false;
+            }
+            Ok(config)
+        })
     }
 
     /// The configuration as TOML text.

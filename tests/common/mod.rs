@@ -30,6 +30,18 @@ pub fn data_dir(test: &str) -> Option<PathBuf> {
     }
 }
 
+/// Writes `n` seeded samples of the spiral process in the authors' test-set layout
+/// (x0,x1,y0,y1,t) to `path`, so that a test needs no shared data.
+pub fn write_spiral_csv(path: &Path, n: usize, seed: u64) {
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+    let s = stib::data::spiral::sample(&mut rng, n);
+    let mut csv = String::from("x0,x1,y0,y1,t\n");
+    for i in 0..n {
+        csv.push_str(&format!("{},{},{},{},{}\n", s.x[[i, 0]], s.x[[i, 1]], s.y[[i, 0]], s.y[[i, 1]], s.t[i]));
+    }
+    std::fs::write(path, csv).expect("write the spiral CSV");
+}
+
 /// Runs the `stib` binary with the given arguments.
 pub fn stib(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_stib")).args(args).output().expect("the stib binary runs")
