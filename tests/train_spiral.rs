@@ -94,6 +94,32 @@ fn fused_kernels_train_like_the_plain_ops() {
     }
 }
 
+/// `schedule.weight_decay` reaches the main step's optimiser: the same run with decay ends
+/// with smaller encoder and decoder weights, and with `weight_decay_networks = ["decoder"]`
+/// only the decoder's shrink.
+#[test]
+fn weight_decay_shrinks_the_chosen_networks() {
+    let run = |weight_decay: f64, networks: &[&str]| {
+        let mut config = quick_config(ModelKind::Stib, 40);
+        config.schedule.weight_decay = weight_decay;
+        config.schedule.weight_decay_networks = networks.iter().map(|n| n.to_string()).collect();
+        let mut t = Trainer::new(config, Device::Cpu).unwrap();
+        t.train(|_| {}).unwrap();
+        let w = t.weights();
+        let sum = |t: &candle_core::Tensor| t.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        let norm = |part: &str| w.iter().filter(|(n, _)| n.starts_with(part)).map(|(_, t)| sum(t)).sum::<f32>();
+        (norm("encoder."), norm("decoder."))
+    };
+    let (plain, all, decoder) = (run(0.0, &[]), run(20.0, &[]), run(20.0, &["decoder"]));
+    eprintln!("squared norms (encoder, decoder): plain {plain:?}, all decay {all:?}, decoder decay {decoder:?}");
+    assert!(all.0 < 0.9 * plain.0 && all.1 < 0.9 * plain.1);
+    assert!(decoder.1 < 0.9 * plain.1 && decoder.0 > 0.95 * plain.0);
+    let mut config = quick_config(ModelKind::Stib, 40);
+    config.schedule.weight_decay_networks = vec!["decoders".into()];
+    let e = Trainer::new(config, Device::Cpu).unwrap_err().to_string();
+    assert!(e.contains("weight_decay_networks") && e.contains("decoders"), "{e}");
+}
+
 #[test]
 fn a_resumed_run_continues_as_if_never_stopped() {
     // The reference's adversary step, and two adversary steps on fresh batches (more draws

@@ -3,7 +3,8 @@
 //! tensor-op form in [`crate::train::adam`]:
 //!
 //! m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
-//! theta <- theta - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
+//! theta <- theta keep - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps),
+//! keep = 1 - lr wd (decoupled weight decay; 1 without).
 
 use std::cell::RefCell;
 
@@ -26,6 +27,9 @@ pub struct AdamStep {
     pub correction1: f64,
     /// 1 - beta2^t.
     pub correction2: f64,
+    /// Factor on the parameter before the update, 1 - lr wd (decoupled weight decay; 1 is
+    /// none).
+    pub keep: f64,
 }
 
 /// Updates `param` (a contiguous `f32` CPU tensor, e.g. a variable) from `grad` and the
@@ -71,6 +75,7 @@ impl InplaceOp2 for Update<'_> {
             inv_c2: (1.0 / s.correction2) as f32,
             eps: s.eps as f32,
             lr: s.lr as f32,
+            keep: s.keep as f32,
         };
         update(p, g, m, v, &c);
         Ok(())
@@ -87,6 +92,7 @@ struct Coefficients {
     inv_c2: f32,
     eps: f32,
     lr: f32,
+    keep: f32,
 }
 
 /// The update over the slices, on the widest SIMD the CPU has, in chunks spread over the
@@ -115,7 +121,8 @@ fn update_loop(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &Coeff
         let m_new = *m * c.b1 + g * c.one_b1;
         let v_new = *v * c.b2 + (g * g) * c.one_b2;
         let step = (m_new * c.inv_c1) / ((v_new * c.inv_c2).sqrt() + c.eps);
-        *p -= step * c.lr;
+        // keep = 1 leaves the value as it is (x * 1 is exact).
+        *p = *p * c.keep - step * c.lr;
         *m = m_new;
         *v = v_new;
     }

@@ -3,7 +3,8 @@
 //!
 //! m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
 //! theta <- theta - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
-//! No weight decay (the paper's Adam; candle's AdamW defaults to 0.01).
+//! No weight decay by default (the paper's Adam; candle's AdamW defaults to 0.01); with
+//! `weight_decay` wd > 0, theta <- theta (1 - lr wd) before the update (AdamW).
 //!
 //! On the CPU with [`Kernels::Fused`] the moments live in plain buffers and each parameter is
 //! updated in one pass ([`crate::kernels::adam`]); otherwise (the reference, and other
@@ -28,6 +29,10 @@ pub struct Adam {
     beta1: f64,
     beta2: f64,
     eps: f64,
+    /// Decoupled weight decay (AdamW): theta <- theta (1 - lr wd) before each update of
+    /// the parameters marked in `decayed`.
+    weight_decay: f64,
+    decayed: Vec<bool>,
 }
 
 /// The first and second moments of every parameter.
@@ -50,7 +55,15 @@ impl Adam {
             let zeros = || params.iter().map(|(_, p)| p.zeros_like()).collect::<Result<Vec<_>>>();
             Moments::Tensors { m: zeros()?, v: zeros()? }
         };
-        Ok(Adam { params, moments, step: 0, lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 })
+        let decayed = vec![false; params.len()];
+        Ok(Adam { params, moments, step: 0, lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, decayed })
+    }
+
+    /// Decoupled weight decay `weight_decay` (AdamW) on the parameters whose names `decays`
+    /// accepts.
+    pub fn set_weight_decay(&mut self, weight_decay: f64, decays: impl Fn(&str) -> bool) {
+        self.weight_decay = weight_decay;
+        self.decayed = self.params.iter().map(|(name, _)| weight_decay > 0.0 && decays(name)).collect();
     }
 
     /// Number of steps taken.
@@ -76,9 +89,14 @@ impl Adam {
             eps: self.eps,
             correction1: c1,
             correction2: c2,
+            keep: 1.0,
         };
         for (i, (_, var)) in self.params.iter().enumerate() {
             let Some(g) = grads.get(var.as_tensor()) else { continue };
+            let mut coefficients = coefficients;
+            if self.decayed[i] {
+                coefficients.keep = 1.0 - self.lr * self.weight_decay;
+            }
             // Some of candle's backward rules (convolutions, embeddings) return gradients that
             // still record how they were made; detached, the moments do not keep every past
             // step's graph alive.
@@ -90,7 +108,9 @@ impl Adam {
                     let m_new = ((&m[i] * self.beta1)? + (g * (1.0 - self.beta1))?)?;
                     let v_new = ((&v[i] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
                     let update = ((&m_new / c1)? / ((&v_new / c2)?.sqrt()? + self.eps)?)?;
-                    var.set(&(var.as_tensor() - (update * self.lr)?)?)?;
+                    let theta =
+                        if self.decayed[i] { (var.as_tensor() * coefficients.keep)? } else { var.as_tensor().clone() };
+                    var.set(&(theta - (update * self.lr)?)?)?;
                     m[i] = m_new;
                     v[i] = v_new;
                 }
@@ -157,9 +177,10 @@ mod tests {
     fn fused_update_equals_the_tensor_form() {
         let dev = Device::Cpu;
         let init: Vec<f32> = (0..300).map(|i| ((i as f32) * 0.7).sin()).collect();
-        let run = |kernels: Kernels| {
+        let run = |kernels: Kernels, weight_decay: f64| {
             let var = Var::from_vec(init.clone(), (20, 15), &dev).unwrap();
             let mut opt = Adam::new(vec![("w".into(), var.clone())], 0.01, kernels).unwrap();
+            opt.set_weight_decay(weight_decay, |name| name == "w");
             for step in 0..5 {
                 let loss = (var.as_tensor().sqr().unwrap() * (1.0 + step as f64)).unwrap().sum_all().unwrap();
                 opt.step(&loss.backward().unwrap()).unwrap();
@@ -168,8 +189,13 @@ mod tests {
             let moments = ["o.m.w", "o.v.w"].map(|k| state[k].flatten_all().unwrap().to_vec1::<f32>().unwrap());
             (var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap(), moments)
         };
-        let fused = run(Kernels::Fused);
-        assert_eq!(fused, run(Kernels::Plain));
+        let fused = run(Kernels::Fused, 0.0);
+        assert_eq!(fused, run(Kernels::Plain, 0.0));
         assert_ne!(fused.0, init);
+        let decayed = run(Kernels::Fused, 5.0);
+        assert_eq!(decayed, run(Kernels::Plain, 5.0));
+        assert_ne!(decayed.0, fused.0);
+        let norm = |w: &[f32]| w.iter().map(|x| x * x).sum::<f32>();
+        assert!(norm(&decayed.0) < norm(&fused.0), "decay shrinks the weights");
     }
 }

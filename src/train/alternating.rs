@@ -58,7 +58,11 @@ impl Alternating {
         initialise(&varmap, rng)?;
         let (main_vars, adversary_vars) = split_parameters(&varmap, reference_split);
         let lr = schedule.learning_rate;
-        let main_opt = Adam::new(main_vars, lr, kernels).map_err(internal)?;
+        let mut main_opt = Adam::new(main_vars, lr, kernels).map_err(internal)?;
+        let networks = &schedule.weight_decay_networks;
+        main_opt.set_weight_decay(schedule.weight_decay, |name| {
+            networks.is_empty() || networks.iter().any(|n| name.split('.').next() == Some(n.as_str()))
+        });
         let adversary_opt = if adversary_vars.is_empty() {
             None
         } else {

@@ -183,6 +183,9 @@ impl LossConfig {
     }
 }
 
+/// The networks the main step trains, by their names in a checkpoint.
+pub const MAIN_NETWORKS: [&str; 4] = ["encoder", "decoder", "predictor", "log_sigma"];
+
 /// Optimisation schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -204,6 +207,13 @@ pub struct ScheduleConfig {
     pub lambda_every: u64,
     /// Largest lambda (growth stops there); 0 means no limit.
     pub lambda_max: f64,
+    /// Decoupled weight decay of the main step's Adam (AdamW, Loshchilov & Hutter 2019:
+    /// theta <- theta (1 - lr wd) before each update); 0, the paper's Adam, is off. The
+    /// adversary step never decays.
+    pub weight_decay: f64,
+    /// The networks whose weights decay, by their names in a checkpoint (`encoder`,
+    /// `decoder`, `predictor`, `log_sigma`); empty: all of the main step's.
+    pub weight_decay_networks: Vec<String>,
 }
 
 impl ScheduleConfig {
@@ -225,6 +235,12 @@ impl ScheduleConfig {
         }
         if !(s.lambda_start > 0.0 && s.lambda_growth > 0.0) || s.lambda_every == 0 {
             return bad("schedule.lambda_start and lambda_growth must be positive, lambda_every at least 1");
+        }
+        if !(0.0..1.0).contains(&(s.weight_decay * s.learning_rate)) {
+            return bad("schedule.weight_decay must be 0 or positive, and below 1 / learning_rate");
+        }
+        if let Some(n) = s.weight_decay_networks.iter().find(|n| !MAIN_NETWORKS.contains(&n.as_str())) {
+            return bad(&format!("schedule.weight_decay_networks: '{n}' is not one of {}", MAIN_NETWORKS.join(", ")));
         }
         Ok(())
     }
@@ -256,6 +272,8 @@ impl Default for ScheduleConfig {
             lambda_growth: 1.03,
             lambda_every: 60,
             lambda_max: 0.0,
+            weight_decay: 0.0,
+            weight_decay_networks: Vec::new(),
         }
     }
 }

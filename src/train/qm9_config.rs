@@ -156,6 +156,8 @@ impl Default for Qm9Config {
                 lambda_growth: 1.02,
                 lambda_every: 50,
                 lambda_max: 1000.0,
+                weight_decay: 0.0,
+                weight_decay_networks: Vec::new(),
             },
             validation: Qm9ValidationConfig::default(),
         }
