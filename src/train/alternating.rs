@@ -61,7 +61,7 @@ impl Alternating {
         let mut main_opt = Adam::new(main_vars, lr, kernels).map_err(internal)?;
         let networks = &schedule.weight_decay_networks;
         main_opt.set_weight_decay(schedule.weight_decay, |name| {
-            networks.is_empty() || networks.iter().any(|n| name.split('.').next() == Some(n.as_str()))
+            networks.is_empty() || networks.iter().any(|n| n == network(name))
         });
         let adversary_opt = if adversary_vars.is_empty() {
             None
@@ -267,7 +267,13 @@ pub fn sorted_vars(varmap: &VarMap) -> NamedVars {
 /// and `bijection.*`; with `reference_split` its first layer goes to the main step instead.
 fn split_parameters(varmap: &VarMap, reference_split: bool) -> (NamedVars, NamedVars) {
     sorted_vars(varmap).into_iter().partition(|(name, _)| {
-        let adversarial = name.starts_with("adversary.") || name.starts_with("bijection.");
+        let adversarial = matches!(network(name), "adversary" | "bijection");
         !adversarial || (reference_split && name.starts_with("adversary.0."))
     })
+}
+
+/// The network a variable belongs to: its name up to the first dot (`decoder.out.weight` is
+/// the decoder's; `log_sigma` is its own).
+fn network(name: &str) -> &str {
+    name.split('.').next().unwrap_or(name)
 }
