@@ -12,6 +12,7 @@ use stib::eval::evaluate;
 use stib::generate::{self, Z0Sampling};
 use stib::kernels::Kernels;
 use stib::model::ModelKind;
+use stib::train::config::Selection;
 use stib::train::{Config, Trainer, load_run};
 
 fn quick_config(kind: ModelKind, iterations: u64) -> Config {
@@ -122,14 +123,14 @@ fn weight_decay_shrinks_the_chosen_networks() {
 
 #[test]
 fn a_resumed_run_continues_as_if_never_stopped() {
-    // The reference's adversary step, and two adversary steps on fresh batches (more draws
-    // from the saved RNG).
-    for fresh in [false, true] {
-        resumes_exactly(fresh);
+    // The reference's adversary step, two adversary steps on fresh batches (more draws
+    // from the saved RNG), and a moving average of the weights (saved beside them).
+    for (fresh, ema) in [(false, 0.0), (true, 0.0), (false, 0.9)] {
+        resumes_exactly(fresh, ema);
     }
 }
 
-fn resumes_exactly(fresh: bool) {
+fn resumes_exactly(fresh: bool, ema: f64) {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("straight"), dir.path().join("resumed"));
     let mut config = quick_config(ModelKind::Stib, 40);
@@ -137,6 +138,10 @@ fn resumes_exactly(fresh: bool) {
     config.validation.size = 100;
     config.loss.adversary_fresh_batches = fresh;
     config.loss.adversary_steps = if fresh { 2 } else { 1 };
+    config.schedule.ema_decay = ema;
+    if ema > 0.0 {
+        config.validation.selection = Selection::Last;
+    }
     let mut straight = Trainer::new(config.clone(), Device::Cpu).unwrap().with_run_dir(&a).unwrap();
     straight.train(|_| {}).unwrap();
 
@@ -155,11 +160,25 @@ fn resumes_exactly(fresh: bool) {
         let diff = (ta - &wb[name]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 1e-5, "{name} differs by {diff}");
     }
-    // The last checkpoint round-trips: loading it gives the same weights.
+    let max_diff = |a: &candle_core::Tensor, b: &candle_core::Tensor| {
+        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    };
     let loaded = load_run(&b, "last", Device::Cpu).unwrap();
-    for (name, t) in loaded.weights() {
-        let diff = (&t - &wb[&name]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-        assert_eq!(diff, 0.0, "{name}");
+    if ema == 0.0 {
+        // The last checkpoint round-trips: loading it gives the same weights.
+        for (name, t) in loaded.weights() {
+            assert_eq!(max_diff(&t, &wb[&name]), 0.0, "{name}");
+        }
+    } else {
+        // Evaluation reads the average, which resumes exactly too, differs from the trained
+        // weights, and is what the best checkpoint holds.
+        let (average, straight_average) = (loaded.weights(), load_run(&a, "last", Device::Cpu).unwrap().weights());
+        let best = load_run(&b, "best", Device::Cpu).unwrap().weights();
+        assert!(max_diff(&average["decoder.2.weight"], &wb["decoder.2.weight"]) > 1e-4);
+        for (name, t) in &average {
+            assert!(max_diff(t, &straight_average[name]) < 1e-5, "{name}");
+            assert_eq!(max_diff(t, &best[name]), 0.0, "{name}");
+        }
     }
     assert!(b.join("best.json").exists());
     // One history line per validation, each timed from the start of its training command.

@@ -17,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use super::adam::Adam;
+use super::averaging::{self, WeightAverage};
 use super::config::{LossConfig, ScheduleConfig};
 use super::objective::{StepStats, adversary_loss, fixed_posterior, main_loss};
 use crate::error::{Error, Result};
@@ -32,6 +33,7 @@ pub struct Alternating {
     main_opt: Adam,
     adversary_opt: Option<Adam>,
     reference_split: bool,
+    average: Option<WeightAverage>,
     /// Iterations completed.
     pub iteration: u64,
     /// Current lambda.
@@ -68,11 +70,17 @@ impl Alternating {
         } else {
             Some(Adam::new(adversary_vars, lr, kernels).map_err(internal)?)
         };
+        let average = if schedule.ema_decay > 0.0 {
+            Some(WeightAverage::new(sorted_vars(&varmap), schedule.ema_decay).map_err(internal)?)
+        } else {
+            None
+        };
         Ok(Alternating {
             varmap,
             main_opt,
             adversary_opt,
             reference_split,
+            average,
             iteration: 0,
             lambda: schedule.lambda_start,
         })
@@ -155,19 +163,24 @@ impl Alternating {
                 self.iteration + 1
             )));
         }
-        self.advance(schedule);
+        self.advance(schedule)?;
         Ok(stats)
     }
 
-    /// Ends an iteration: counts it and grows lambda on schedule.
-    pub fn advance(&mut self, s: &ScheduleConfig) {
+    /// Ends an iteration: counts it, folds the weights into their average (if kept) and grows
+    /// lambda on schedule.
+    pub fn advance(&mut self, s: &ScheduleConfig) -> Result<()> {
         self.iteration += 1;
+        if let Some(average) = self.average.as_mut() {
+            average.update(self.iteration).map_err(internal)?;
+        }
         if self.iteration.is_multiple_of(s.lambda_every) {
             self.lambda *= s.lambda_growth;
             if s.lambda_max > 0.0 {
                 self.lambda = self.lambda.min(s.lambda_max);
             }
         }
+        Ok(())
     }
 
     /// Steps taken by the main and the adversary optimiser.
@@ -180,9 +193,27 @@ impl Alternating {
         sorted_vars(&self.varmap).into_iter().map(|(n, v)| (n, v.as_tensor().clone())).collect()
     }
 
-    /// Weights and both optimisers' moments, for a resumable checkpoint.
+    /// The weights a model is judged by: their moving average when the schedule keeps one
+    /// (`ema_decay`), else the weights themselves. The best checkpoint holds these.
+    pub fn evaluation_weights(&self) -> HashMap<String, Tensor> {
+        self.average.as_ref().map_or_else(|| self.weights(), WeightAverage::averaged)
+    }
+
+    /// Runs `f` (a validation) with the model's variables set to [`Self::evaluation_weights`],
+    /// then sets the trained weights back.
+    pub fn with_evaluation_weights<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        match &self.average {
+            Some(average) => average.with_averaged(f, internal),
+            None => f(),
+        }
+    }
+
+    /// Weights, both optimisers' moments and the weights' average, for a resumable checkpoint.
     pub fn state(&self) -> Result<HashMap<String, Tensor>> {
         let mut all = self.weights();
+        if let Some(average) = &self.average {
+            all.extend(average.state());
+        }
         all.extend(self.main_opt.state("opt.main").map_err(internal)?);
         if let Some(opt) = &self.adversary_opt {
             all.extend(opt.state("opt.adversary").map_err(internal)?);
@@ -213,6 +244,21 @@ impl Alternating {
         self.main_opt.restore("opt.main", tensors, main_steps).map_err(internal)?;
         if let Some(opt) = self.adversary_opt.as_mut() {
             opt.restore("opt.adversary", tensors, adversary_steps).map_err(internal)?;
+        }
+        if let Some(average) = self.average.as_mut() {
+            average.restore(tensors).map_err(internal)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the model's weights for evaluation from a checkpoint: a best checkpoint's as they
+    /// are; from a resumable one, their average when the schedule keeps one.
+    pub fn load_for_evaluation(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()> {
+        self.load_weights(tensors)?;
+        let resumable = tensors.keys().any(|k| k.starts_with(&format!("{}.", averaging::PREFIX)));
+        if let (Some(average), true) = (self.average.as_mut(), resumable) {
+            average.restore(tensors).map_err(internal)?;
+            average.apply().map_err(internal)?;
         }
         Ok(())
     }

@@ -214,6 +214,10 @@ pub struct ScheduleConfig {
     /// The networks whose weights decay, by their names in a checkpoint (`encoder`,
     /// `decoder`, `predictor`, `log_sigma`); empty: all of the main step's.
     pub weight_decay_networks: Vec<String>,
+    /// Decay of an exponential moving average of the weights ([`super::averaging`]), which
+    /// then stands in for the weights in validation, the best checkpoint and evaluation;
+    /// 0, the paper's setup, keeps no average.
+    pub ema_decay: f64,
 }
 
 impl ScheduleConfig {
@@ -241,6 +245,9 @@ impl ScheduleConfig {
         }
         if let Some(n) = s.weight_decay_networks.iter().find(|n| !MAIN_NETWORKS.contains(&n.as_str())) {
             return bad(&format!("schedule.weight_decay_networks: '{n}' is not one of {}", MAIN_NETWORKS.join(", ")));
+        }
+        if !(0.0..1.0).contains(&s.ema_decay) {
+            return bad("schedule.ema_decay must be 0 (no average) or between 0 and 1");
         }
         Ok(())
     }
@@ -274,6 +281,7 @@ impl Default for ScheduleConfig {
             lambda_max: 0.0,
             weight_decay: 0.0,
             weight_decay_networks: Vec::new(),
+            ema_decay: 0.0,
         }
     }
 }
@@ -436,5 +444,10 @@ mod tests {
         assert!(e.contains("adversary_steps"), "{e}");
         let e = Config::from_toml("[loss]\nprediction_weight = -1.0\n").unwrap_err().to_string();
         assert!(e.contains("prediction_weight"), "{e}");
+        for bad in ["1.0", "-0.5", "nan"] {
+            let e = Config::from_toml(&format!("[schedule]\nema_decay = {bad}\n")).unwrap_err().to_string();
+            assert!(e.contains("ema_decay"), "{bad}: {e}");
+        }
+        assert_eq!(Config::from_toml("[schedule]\nema_decay = 0.999\n").unwrap().schedule.ema_decay, 0.999);
     }
 }

@@ -1,8 +1,9 @@
-//! Training: configuration, the Adam optimiser, the two objectives, the alternating loop and
-//! checkpoints.
+//! Training: configuration, the Adam optimiser, the weights' moving average, the two
+//! objectives, the alternating loop and checkpoints.
 
 pub mod adam;
 pub mod alternating;
+pub mod averaging;
 pub mod checkpoint;
 pub mod config;
 pub mod objective;

@@ -158,6 +158,7 @@ impl Default for Qm9Config {
                 lambda_max: 1000.0,
                 weight_decay: 0.0,
                 weight_decay_networks: Vec::new(),
+                ema_decay: 0.0,
             },
             validation: Qm9ValidationConfig::default(),
         }

@@ -143,9 +143,14 @@ impl SmilesTrainer {
         Ok(self)
     }
 
-    /// Loads the run in `dir` at checkpoint `which` (`best` or `last`), on the data file of
-    /// its configuration or `data` when given.
+    /// Loads the run in `dir` for evaluation at checkpoint `which` (`best` or `last`; from
+    /// `last`, the weights' average when the run keeps one), on the data file of its
+    /// configuration or `data` when given.
     pub fn load(dir: &Path, which: &str, data: Option<&Path>, device: Device) -> Result<Self> {
+        Self::open(dir, which, data, device, false)
+    }
+
+    fn open(dir: &Path, which: &str, data: Option<&Path>, device: Device, resume: bool) -> Result<Self> {
         let config = Qm9Config::from_run_file(&dir.join("config.toml"))?;
         let prep_path = dir.join(DATA_FILE);
         let text =
@@ -159,10 +164,10 @@ impl SmilesTrainer {
         let data = Qm9Data::load(&path, &config, Some(prep), &device)?;
         let mut trainer = Self::with_data(config, data, device.clone())?;
         let (state, tensors) = checkpoint::load::<Qm9Metrics>(dir, which, &device)?;
-        if which == LAST {
+        if resume {
             trainer.opt.restore(&tensors, state.main_steps, state.adversary_steps)?;
         } else {
-            trainer.opt.load_weights(&tensors)?;
+            trainer.opt.load_for_evaluation(&tensors)?;
         }
         trainer.rng = state.rng;
         (trainer.opt.iteration, trainer.opt.lambda) = (state.iteration, state.lambda);
@@ -173,7 +178,7 @@ impl SmilesTrainer {
 
     /// Resumes the run in `dir` from its last checkpoint (`iterations` extends it).
     pub fn resume(dir: &Path, iterations: Option<u64>, device: Device) -> Result<Self> {
-        let mut trainer = Self::load(dir, LAST, None, device)?;
+        let mut trainer = Self::open(dir, LAST, None, device, true)?;
         if let Some(n) = iterations {
             trainer.config.schedule.iterations = n;
             write_atomic(&dir.join("config.toml"), trainer.config.to_toml().as_bytes())?;
@@ -249,7 +254,7 @@ impl SmilesTrainer {
             let iteration = self.opt.iteration;
             on_event(Event::Step { iteration, lambda: self.opt.lambda, stats });
             if iteration.is_multiple_of(self.config.validation.every) || iteration == total {
-                let metrics = self.validate()?;
+                let metrics = self.opt.with_evaluation_weights(|| self.validate())?;
                 let sd = &self.data.preparation.standardiser;
                 let best = self.best.is_none_or(|(b, _)| selection_score(&metrics, sd) < selection_score(&b, sd));
                 if best {
@@ -285,7 +290,7 @@ impl SmilesTrainer {
             metrics: Some(metrics),
         };
         if best {
-            checkpoint::save(dir, BEST, &self.opt.weights(), state.clone())?;
+            checkpoint::save(dir, BEST, &self.opt.evaluation_weights(), state.clone())?;
         }
         checkpoint::save(dir, LAST, &self.opt.state()?, state)
     }

@@ -189,7 +189,7 @@ impl Trainer {
             let stats = self.step()?;
             on_event(Event::Step { iteration: self.iteration, lambda: self.lambda, stats });
             if self.iteration.is_multiple_of(self.config.validation.every) || self.iteration == total {
-                let metrics = self.validate()?;
+                let metrics = self.opt.with_evaluation_weights(|| self.validate())?;
                 let best = self.is_better(&metrics);
                 if best {
                     self.best = Some(metrics);
@@ -232,7 +232,6 @@ impl Trainer {
     /// Writes the resumable checkpoint (and the best one when `best`).
     pub fn checkpoint(&self, best: bool, metrics: Metrics) -> Result<()> {
         let Some(dir) = &self.dir else { return Ok(()) };
-        let weights = self.weights();
         let (main_steps, adversary_steps) = self.opt.steps();
         let state = CheckpointState {
             tensors: String::new(),
@@ -246,19 +245,19 @@ impl Trainer {
             metrics: Some(metrics),
         };
         if best {
-            checkpoint::save(dir, BEST, &weights, state.clone())?;
+            checkpoint::save(dir, BEST, &self.opt.evaluation_weights(), state.clone())?;
         }
         checkpoint::save(dir, LAST, &self.opt.state()?, state)
     }
 }
 
-/// Loads a trained model from a run folder: its configuration and the `which` checkpoint
-/// (`best` or `last`).
+/// Loads a trained model from a run folder for evaluation: its configuration and the `which`
+/// checkpoint (`best` or `last`; from `last`, the weights' average when the run keeps one).
 pub fn load_run(dir: &Path, which: &str, device: Device) -> Result<Trainer> {
     let config = Config::from_file(&dir.join("config.toml"))?;
     let mut trainer = Trainer::new(config, device.clone())?;
     let (state, tensors) = checkpoint::load::<Metrics>(dir, which, &device)?;
-    trainer.load_weights(&tensors)?;
+    trainer.opt.load_for_evaluation(&tensors)?;
     trainer.set_position(state.iteration, state.lambda);
     trainer.best = state.best;
     trainer.best_iteration = state.best_iteration;
