@@ -50,7 +50,8 @@ impl WeightAverage {
     pub fn update(&mut self, t: u64) -> Result<()> {
         let d = self.decay_at(t);
         for ((_, var), avg) in self.params.iter().zip(self.average.iter_mut()) {
-            *avg = (avg.affine(d, 0.0)? + var.as_tensor().affine(1.0 - d, 0.0)?)?;
+            // Detached: the average must not hold the graph of every earlier update.
+            *avg = (avg.affine(d, 0.0)? + var.as_tensor().detach().affine(1.0 - d, 0.0)?)?.detach();
         }
         Ok(())
     }
@@ -133,6 +134,8 @@ mod tests {
                 *e = d * *e + (1.0 - d) * n;
             }
         }
+        // No graph of the updates is kept (it would grow with every iteration).
+        assert!(!avg.averaged()["w"].track_op());
         let got = value(&avg.averaged()["w"]);
         for (g, e) in got.iter().zip(expected) {
             assert!((*g as f64 - e).abs() < 1e-3 * e.abs().max(1.0), "{g} against {e}");
