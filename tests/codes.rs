@@ -54,13 +54,23 @@ fn qm9_codes_hold_every_molecule_and_the_probe_is_reported() {
     let out = stib(&["encode", "--run", run_s, "--out", codes.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let h = header(&codes);
-    assert_eq!(h[..6], ["smiles", "split", "gap_ev", "alpha_bohr3", "gap_ev_pred", "alpha_bohr3_pred"]);
+    assert_eq!(
+        h[..8],
+        ["smiles", "split", "reconstruction", "exact", "gap_ev", "alpha_bohr3", "gap_ev_pred", "alpha_bohr3_pred"]
+    );
     assert_eq!(h.iter().filter(|c| c.starts_with("z0_")).count(), 6);
     assert_eq!(h.iter().filter(|c| c.starts_with("z1_")).count(), 4);
     let text = std::fs::read_to_string(&codes).unwrap();
     let splits: Vec<&str> = text.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
     let count = |s: &str| splits.iter().filter(|&&p| p == s).count();
     assert_eq!((splits.len(), count("train"), count("validation"), count("test")), (6095, 4875, 610, 610));
+    // The exact column is the accuracy's count, and says whether the reconstruction is the
+    // molecule's SMILES.
+    let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let exact_test = rows.iter().filter(|r| r[1] == "test" && r[3] == "1").count();
+    assert_eq!(exact_test as f64 / 610.0, eval["accuracy"].as_f64().unwrap());
+    assert!(rows.iter().all(|r| (r[3] == "1") == (r[2] == r[0])));
+    assert!(rows.iter().any(|r| !r[2].is_empty()), "nothing was decoded");
     let mi = json(&stib(&["mi", codes.to_str().unwrap(), "--x", "z0_*", "--y", "gap_ev,alpha_bohr3", "--json"]));
     assert_eq!(mi["mi"].as_f64().unwrap(), eval["mi_bits"].as_f64().unwrap());
 }

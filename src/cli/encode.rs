@@ -44,7 +44,8 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
         let t = SmilesTrainer::load(&args.run, &args.checkpoint, args.data.as_deref(), dev.clone())?;
         let all = t.data.all(&dev)?;
         let prep = &t.data.preparation;
-        (molecule_codes(&t.model, &all, &prep.standardiser, &prep.split)?, "every molecule of the data set".into())
+        let table = molecule_codes(&t.model, &all, &prep.standardiser, &prep.split, &prep.vocabulary)?;
+        (table, "every molecule of the data set".into())
     } else {
         let t = load_run(&args.run, &args.checkpoint, dev.clone())?;
         let (test, source) = spiral::test_set(args.test.as_deref())?;

@@ -7,8 +7,9 @@
 use candle_core::Device;
 
 use super::metrics::encode;
-use super::qm9_metrics::encode_molecules;
+use super::qm9_metrics::{encode_molecules, exact_match};
 use crate::data::molecule_set::{MoleculeSet, Split, Standardiser, TARGETS};
+use crate::data::smiles::Vocabulary;
 use crate::data::spiral::SpiralSample;
 use crate::error::{Error, Result};
 use crate::model::{ModelKind, SmilesModel, SpiralModel};
@@ -70,10 +71,18 @@ pub fn spiral_codes(model: &SpiralModel, data: &SpiralSample, device: &Device) -
 }
 
 /// Codes of a SMILES model on every molecule of `all` (in the data's order, as `split` counts
-/// them): smiles, split (train, validation or test), gap_ev, alpha_bohr3, the predictions
-/// (`gap_ev_pred`, `alpha_bohr3_pred`; models with a predictor), then the code.
-pub fn molecule_codes(model: &SmilesModel, all: &MoleculeSet, sd: &Standardiser, split: &Split) -> Result<CodeTable> {
-    let enc = encode_molecules(model, all, sd, false)?;
+/// them): smiles, split (train, validation or test), the greedy reconstruction from z = mu
+/// (`reconstruction`, decoded with `vocab`) and whether it is exact (`exact`, 1 or 0, as the
+/// accuracy counts it), gap_ev, alpha_bohr3, the predictions (`gap_ev_pred`,
+/// `alpha_bohr3_pred`; models with a predictor), then the code.
+pub fn molecule_codes(
+    model: &SmilesModel,
+    all: &MoleculeSet,
+    sd: &Standardiser,
+    split: &Split,
+    vocab: &Vocabulary,
+) -> Result<CodeTable> {
+    let enc = encode_molecules(model, all, sd, true)?;
     let mut part = vec![""; all.len()];
     for (name, rows) in [("train", &split.train), ("validation", &split.validation), ("test", &split.test)] {
         for &r in rows.iter() {
@@ -84,7 +93,7 @@ pub fn molecule_codes(model: &SmilesModel, all: &MoleculeSet, sd: &Standardiser,
     }
     let targets: Vec<String> =
         TARGETS.iter().map(|(name, unit)| format!("{name}_{unit}").replace('^', "").to_lowercase()).collect();
-    let mut header: Vec<String> = vec!["smiles".into(), "split".into()];
+    let mut header: Vec<String> = ["smiles", "split", "reconstruction", "exact"].map(String::from).to_vec();
     header.extend(targets.iter().cloned());
     if enc.y_hat.is_some() {
         header.extend(targets.iter().map(|t| format!("{t}_pred")));
@@ -92,7 +101,11 @@ pub fn molecule_codes(model: &SmilesModel, all: &MoleculeSet, sd: &Standardiser,
     header.extend(code_columns(model.kind, model.arch.z0_dim, enc.z.ncols()));
     let rows = (0..all.len())
         .map(|i| {
-            let mut row = vec![all.smiles[i].clone(), part[i].to_string()];
+            let decoded = &enc.decoded[i];
+            let ids: Vec<usize> = decoded.iter().map(|&t| t as usize).collect();
+            let exact = exact_match(std::slice::from_ref(decoded), std::slice::from_ref(&all.ids[i])) == 1.0;
+            let mut row =
+                vec![all.smiles[i].clone(), part[i].to_string(), vocab.decode(&ids), u8::from(exact).to_string()];
             let mut numbers: Vec<f64> = all.y.row(i).to_vec();
             if let Some(y_hat) = &enc.y_hat {
                 numbers.extend(y_hat.row(i).iter());
