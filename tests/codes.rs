@@ -55,8 +55,18 @@ fn qm9_codes_hold_every_molecule_and_the_probe_is_reported() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let h = header(&codes);
     assert_eq!(
-        h[..8],
-        ["smiles", "split", "reconstruction", "exact", "gap_ev", "alpha_bohr3", "gap_ev_pred", "alpha_bohr3_pred"]
+        h[..9],
+        [
+            "smiles",
+            "split",
+            "reconstruction",
+            "exact",
+            "valid",
+            "gap_ev",
+            "alpha_bohr3",
+            "gap_ev_pred",
+            "alpha_bohr3_pred"
+        ]
     );
     assert_eq!(h.iter().filter(|c| c.starts_with("z0_")).count(), 6);
     assert_eq!(h.iter().filter(|c| c.starts_with("z1_")).count(), 4);
@@ -70,6 +80,10 @@ fn qm9_codes_hold_every_molecule_and_the_probe_is_reported() {
     let exact_test = rows.iter().filter(|r| r[1] == "test" && r[3] == "1").count();
     assert_eq!(exact_test as f64 / 610.0, eval["accuracy"].as_f64().unwrap());
     assert!(rows.iter().all(|r| (r[3] == "1") == (r[2] == r[0])));
+    // Validity is the chemistry's: every data SMILES is valid, so every exact one is.
+    assert!(rows.iter().all(|r| r[3] == "0" || r[4] == "1"));
+    let valid = rows.iter().filter(|r| r[4] == "1").count();
+    assert_eq!(valid, rows.iter().filter(|r| stib::chem::is_valid(r[2])).count());
     assert!(rows.iter().any(|r| !r[2].is_empty()), "nothing was decoded");
     let mi = json(&stib(&["mi", codes.to_str().unwrap(), "--x", "z0_*", "--y", "gap_ev,alpha_bohr3", "--json"]));
     assert_eq!(mi["mi"].as_f64().unwrap(), eval["mi_bits"].as_f64().unwrap());

@@ -72,8 +72,8 @@ pub fn spiral_codes(model: &SpiralModel, data: &SpiralSample, device: &Device) -
 
 /// Codes of a SMILES model on every molecule of `all` (in the data's order, as `split` counts
 /// them): smiles, split (train, validation or test), the greedy reconstruction from z = mu
-/// (`reconstruction`, decoded with `vocab`) and whether it is exact (`exact`, 1 or 0, as the
-/// accuracy counts it), gap_ev, alpha_bohr3, the predictions (`gap_ev_pred`,
+/// (`reconstruction`, decoded with `vocab`), whether it is exact (`exact`, 1 or 0, as the
+/// accuracy counts it) and whether it is a valid SMILES at all (`valid`, 1 or 0), gap_ev, alpha_bohr3, the predictions (`gap_ev_pred`,
 /// `alpha_bohr3_pred`; models with a predictor), then the code.
 pub fn molecule_codes(
     model: &SmilesModel,
@@ -93,7 +93,7 @@ pub fn molecule_codes(
     }
     let targets: Vec<String> =
         TARGETS.iter().map(|(name, unit)| format!("{name}_{unit}").replace('^', "").to_lowercase()).collect();
-    let mut header: Vec<String> = ["smiles", "split", "reconstruction", "exact"].map(String::from).to_vec();
+    let mut header: Vec<String> = ["smiles", "split", "reconstruction", "exact", "valid"].map(String::from).to_vec();
     header.extend(targets.iter().cloned());
     if enc.y_hat.is_some() {
         header.extend(targets.iter().map(|t| format!("{t}_pred")));
@@ -104,8 +104,10 @@ pub fn molecule_codes(
             let decoded = &enc.decoded[i];
             let ids: Vec<usize> = decoded.iter().map(|&t| t as usize).collect();
             let exact = exact_match(std::slice::from_ref(decoded), std::slice::from_ref(&all.ids[i])) == 1.0;
+            let reconstruction = vocab.decode(&ids);
+            let valid = u8::from(crate::chem::is_valid(&reconstruction)).to_string();
             let mut row =
-                vec![all.smiles[i].clone(), part[i].to_string(), vocab.decode(&ids), u8::from(exact).to_string()];
+                vec![all.smiles[i].clone(), part[i].to_string(), reconstruction, u8::from(exact).to_string(), valid];
             let mut numbers: Vec<f64> = all.y.row(i).to_vec();
             if let Some(y_hat) = &enc.y_hat {
                 numbers.extend(y_hat.row(i).iter());
