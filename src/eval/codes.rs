@@ -73,8 +73,9 @@ pub fn spiral_codes(model: &SpiralModel, data: &SpiralSample, device: &Device) -
 /// Codes of a SMILES model on every molecule of `all` (in the data's order, as `split` counts
 /// them): smiles, split (train, validation or test), the greedy reconstruction from z = mu
 /// (`reconstruction`, decoded with `vocab`), whether it is exact (`exact`, 1 or 0, as the
-/// accuracy counts it) and whether it is a valid SMILES at all (`valid`, 1 or 0), gap_ev, alpha_bohr3, the predictions (`gap_ev_pred`,
-/// `alpha_bohr3_pred`; models with a predictor), then the code.
+/// accuracy counts it) and whether it is a valid SMILES at all (`valid`, 1 or 0), gap_ev,
+/// alpha_bohr3, the predictions (`gap_ev_pred`, `alpha_bohr3_pred`; models with a
+/// predictor), then the code.
 pub fn molecule_codes(
     model: &SmilesModel,
     all: &MoleculeSet,
