@@ -214,9 +214,9 @@ pub struct ScheduleConfig {
     /// The networks whose weights decay, by their names in a checkpoint (`encoder`,
     /// `decoder`, `predictor`, `log_sigma`); empty: all of the main step's.
     pub weight_decay_networks: Vec<String>,
-    /// Decay of an exponential moving average of the weights ([`super::averaging`]), which
-    /// then stands in for the weights in validation, the best checkpoint and evaluation;
-    /// 0, the paper's setup, keeps no average.
+    /// Decay of an exponential moving average of the weights ([`super::averaging`]; early in
+    /// training a ramp keeps it lower), which then stands in for the weights in validation,
+    /// the best checkpoint and evaluation; 0, the paper's setup, keeps no average.
     pub ema_decay: f64,
 }
 
