@@ -265,6 +265,23 @@ mod tests {
         }
     }
 
+    /// `experiments/qm9-ema` is `experiments/qm9` with the weight average, and nothing else.
+    #[test]
+    fn the_weight_average_configs_differ_from_the_defaults_only_in_the_average() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(root.join("qm9-ema")).unwrap() {
+            let path = entry.unwrap().path();
+            let mut c = Qm9Config::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let plain = Qm9Config::from_file(&root.join("qm9").join(path.file_name().unwrap())).unwrap();
+            assert_eq!(c.schedule.ema_decay, 0.999, "{}", path.display());
+            c.schedule.ema_decay = plain.schedule.ema_decay;
+            assert_eq!(c, plain, "{}", path.display());
+            seen += 1;
+        }
+        assert_eq!(seen, 5);
+    }
+
     #[test]
     fn a_run_written_before_fresh_adversary_batches_reads_them_as_off() {
         let dir = tempfile::tempdir().unwrap();
