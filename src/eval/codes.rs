@@ -7,7 +7,7 @@
 use candle_core::Device;
 
 use super::metrics::encode;
-use super::qm9_metrics::{encode_molecules, exact_match};
+use super::qm9_metrics::{encode_molecules, is_exact};
 use crate::data::molecule_set::{MoleculeSet, Split, Standardiser, TARGETS};
 use crate::data::smiles::Vocabulary;
 use crate::data::spiral::SpiralSample;
@@ -104,7 +104,7 @@ pub fn molecule_codes(
         .map(|i| {
             let decoded = &enc.decoded[i];
             let ids: Vec<usize> = decoded.iter().map(|&t| t as usize).collect();
-            let exact = exact_match(std::slice::from_ref(decoded), std::slice::from_ref(&all.ids[i])) == 1.0;
+            let exact = is_exact(decoded, &all.ids[i]);
             let reconstruction = vocab.decode(&ids);
             let valid = u8::from(crate::chem::is_valid(&reconstruction)).to_string();
             let mut row =

@@ -87,9 +87,14 @@ pub fn encode_molecules(
 
 /// Fraction of rows of `decoded` equal to `truth` up to and including the end token.
 pub fn exact_match(decoded: &[Vec<u32>], truth: &[Vec<u32>]) -> f64 {
-    let end = |s: &[u32]| s.iter().position(|&t| t == 2).map_or(s.len(), |p| p + 1);
-    let hits = decoded.iter().zip(truth).filter(|(d, t)| d[..end(d)] == t[..end(t)]).count();
+    let hits = decoded.iter().zip(truth).filter(|(d, t)| is_exact(d, t)).count();
     hits as f64 / truth.len().max(1) as f64
+}
+
+/// Whether `decoded` equals `truth` up to and including the end token.
+pub fn is_exact(decoded: &[u32], truth: &[u32]) -> bool {
+    let end = |s: &[u32]| s.iter().position(|&t| t == 2).map_or(s.len(), |p| p + 1);
+    decoded[..end(decoded)] == truth[..end(truth)]
 }
 
 /// Fraction of token positions, up to and including each true end token, where `decoded`

@@ -255,7 +255,8 @@ impl Alternating {
     /// are; from a resumable one, their average when the schedule keeps one.
     pub fn load_for_evaluation(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()> {
         self.load_weights(tensors)?;
-        let resumable = tensors.keys().any(|k| k.starts_with(&format!("{}.", averaging::PREFIX)));
+        let prefix = format!("{}.", averaging::PREFIX);
+        let resumable = tensors.keys().any(|k| k.starts_with(&prefix));
         if let (Some(average), true) = (self.average.as_mut(), resumable) {
             average.restore(tensors).map_err(internal)?;
             average.apply().map_err(internal)?;

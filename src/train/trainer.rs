@@ -130,11 +130,6 @@ impl Trainer {
         Ok(trainer)
     }
 
-    /// Sets the model's weights from tensors named as in the model.
-    pub fn load_weights(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()> {
-        self.opt.load_weights(tensors)
-    }
-
     /// The model's weights by name.
     pub fn weights(&self) -> HashMap<String, Tensor> {
         self.opt.weights()
