@@ -3,9 +3,10 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use common::{stib, temp_file, write_spiral_csv};
 use stib::data::spiral;
 use stib::eval::evaluate;
@@ -68,11 +69,14 @@ fn fused_kernels_train_like_the_plain_ops() {
             config.model.reference_split = reference_split;
             config.model.kernels = kernels;
             let mut t = Trainer::new(config, Device::Cpu).unwrap();
+            // A copy: the weights are updated in place.
+            let initial: HashMap<String, Tensor> =
+                t.weights().into_iter().map(|(k, v)| (k, v.copy().unwrap())).collect();
             let stats: Vec<_> = (0..80).map(|_| t.step().unwrap()).collect();
-            (stats, t.validate().unwrap(), t.weights())
+            (stats, t.validate().unwrap(), t.weights(), initial)
         };
-        let (fused, fused_metrics, fused_weights) = run(Kernels::Fused);
-        let (plain, plain_metrics, plain_weights) = run(Kernels::Plain);
+        let (fused, fused_metrics, fused_weights, initial) = run(Kernels::Fused);
+        let (plain, plain_metrics, plain_weights, _) = run(Kernels::Plain);
         let close = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol * (1.0 + b.abs());
         for (i, (f, p)) in fused.iter().zip(&plain).enumerate() {
             for (name, a, b) in [("main", f.main, p.main), ("rec_x", f.rec_x, p.rec_x), ("ir", f.ir, p.ir)] {
@@ -87,10 +91,17 @@ fn fused_kernels_train_like_the_plain_ops() {
         ] {
             assert!(close(a, b, 1e-2), "validation {name}: {a} (fused) vs {b} (plain)");
         }
-        for (name, w) in &plain_weights {
-            let diff = (&fused_weights[name] - w).unwrap().abs().unwrap().flatten_all().unwrap();
-            let worst = diff.max(0).unwrap().to_scalar::<f32>().unwrap();
-            assert!(worst < 1e-2, "weight {name} differs by up to {worst}");
+        // Where training took each tensor must agree: the two paths' weights lie within 1% of
+        // the distance either moved from the start (measured: at most 0.2%). Not so the
+        // adversary's output bias: the MI term standardises the adversary's output, so a shift
+        // of it changes nothing and its gradient is rounding noise, which Adam turns into
+        // full steps of either sign; it wanders differently with every rounding (0.013
+        // apart after moving 0.0025 on a CPU without AVX-512), and only there.
+        let norm = |t: Tensor| t.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap().sqrt();
+        for (name, w) in plain_weights.iter().filter(|(name, _)| name.as_str() != "adversary.2.bias") {
+            let apart = norm((&fused_weights[name] - w).unwrap());
+            let moved = norm((w - &initial[name]).unwrap());
+            assert!(apart <= 0.01 * moved, "weight {name}: the paths end {apart} apart, training moved it {moved}");
         }
     }
 }
