@@ -131,6 +131,12 @@ impl Default for Qm9ValidationConfig {
 /// Z0 (the probe; STIB, Z1 of 8, seeds 0-2). With fresh batches the probe read 0.39-0.74 bits
 /// and MI_K fell from 0.38-0.41 to 0.24-0.31 bits, lower for every seed, while SMILES
 /// accuracy, gap and alpha stayed within the seed spread.
+/// Validation, the best checkpoint and evaluation read a moving average of the weights
+/// (`ema_decay = 0.999`): the trained weights reconstruct every training SMILES but only
+/// 0.83-0.88 of the test split's. On a machine with AVX-512 the average raised STIB's test
+/// accuracy with each of seeds 0-2 (0.874, 0.880, 0.851 against 0.862, 0.859, 0.831) and the
+/// VAE's (0.930 against 0.920); on one without, seed 0, it did not (0.877 against 0.879). Gap,
+/// alpha and MI stayed within the seed spread throughout.
 impl Default for Qm9Config {
     fn default() -> Self {
         Qm9Config {
@@ -158,7 +164,7 @@ impl Default for Qm9Config {
                 lambda_max: 1000.0,
                 weight_decay: 0.0,
                 weight_decay_networks: Vec::new(),
-                ema_decay: 0.0,
+                ema_decay: 0.999,
             },
             validation: Qm9ValidationConfig::default(),
         }
@@ -187,7 +193,8 @@ impl Qm9Config {
     /// Reads the configuration a run folder was trained with (`config.toml`). A run writes
     /// every key; one written before a key existed reads that key as the behaviour of its
     /// time, not as today's default: `loss.adversary_fresh_batches` (added later, and on by
-    /// default for QM9) as false.
+    /// default for QM9) as false, and `schedule.ema_decay` (added later, 0.999 by default
+    /// for QM9) as 0, no weight average.
     pub fn from_run_file(path: &Path) -> Result<Self> {
         read_file(path, |text| {
             let mut config = Self::from_toml(text)?;
@@ -195,6 +202,9 @@ impl Qm9Config {
             let has = |section: &str, key: &str| given.get(section).and_then(|s| s.get(key)).is_some();
             if !has("loss", "adversary_fresh_batches") {
                 config.loss.adversary_fresh_batches = false;
+            }
+            if !has("schedule", "ema_decay") {
+                config.schedule.ema_decay = 0.0;
             }
             Ok(config)
         })
@@ -265,16 +275,17 @@ mod tests {
         }
     }
 
-    /// `experiments/qm9-ema` is `experiments/qm9` with the weight average, and nothing else.
+    /// `experiments/qm9-no-average` is `experiments/qm9` without the weight average (the
+    /// previous defaults), and nothing else.
     #[test]
-    fn the_weight_average_configs_differ_from_the_defaults_only_in_the_average() {
+    fn the_configs_without_the_average_differ_from_the_defaults_only_in_the_average() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
         let mut seen = 0;
-        for entry in std::fs::read_dir(root.join("qm9-ema")).unwrap() {
+        for entry in std::fs::read_dir(root.join("qm9-no-average")).unwrap() {
             let path = entry.unwrap().path();
             let mut c = Qm9Config::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let plain = Qm9Config::from_file(&root.join("qm9").join(path.file_name().unwrap())).unwrap();
-            assert_eq!(c.schedule.ema_decay, 0.999, "{}", path.display());
+            assert_eq!((c.schedule.ema_decay, plain.schedule.ema_decay), (0.0, 0.999), "{}", path.display());
             c.schedule.ema_decay = plain.schedule.ema_decay;
             assert_eq!(c, plain, "{}", path.display());
             seen += 1;
@@ -283,13 +294,15 @@ mod tests {
     }
 
     #[test]
-    fn a_run_written_before_fresh_adversary_batches_reads_them_as_off() {
+    fn a_run_written_before_fresh_batches_and_the_average_reads_them_as_off() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
         let old = "experiment = \"qm9\"\n[loss]\nadversary_steps = 5\n";
         std::fs::write(&path, old).unwrap();
         assert!(Qm9Config::from_file(&path).unwrap().loss.adversary_fresh_batches, "a new file takes the default");
         assert!(!Qm9Config::from_run_file(&path).unwrap().loss.adversary_fresh_batches);
+        assert_eq!(Qm9Config::from_file(&path).unwrap().schedule.ema_decay, 0.999);
+        assert_eq!(Qm9Config::from_run_file(&path).unwrap().schedule.ema_decay, 0.0, "no average then");
         std::fs::write(&path, Qm9Config::default().to_toml()).unwrap();
         assert_eq!(Qm9Config::from_run_file(&path).unwrap(), Qm9Config::default());
     }
