@@ -17,6 +17,7 @@ use crate::data::molecule_set::{MoleculeSet, Standardiser};
 use crate::error::{Error, Result};
 use crate::mi::{KsgOptions, ksg_with};
 use crate::model::SmilesModel;
+use crate::model::gru_decoder::END_ID;
 use crate::model::networks::Networks;
 
 /// The metrics of one model on one set of molecules.
@@ -93,8 +94,12 @@ pub fn exact_match(decoded: &[Vec<u32>], truth: &[Vec<u32>]) -> f64 {
 
 /// Whether `decoded` equals `truth` up to and including the end token.
 pub fn is_exact(decoded: &[u32], truth: &[u32]) -> bool {
-    let end = |s: &[u32]| s.iter().position(|&t| t == 2).map_or(s.len(), |p| p + 1);
-    decoded[..end(decoded)] == truth[..end(truth)]
+    decoded[..through_end(decoded)] == truth[..through_end(truth)]
+}
+
+/// Length of `ids` up to and including its first end token (all of it without one).
+fn through_end(ids: &[u32]) -> usize {
+    ids.iter().position(|&t| t == END_ID).map_or(ids.len(), |p| p + 1)
 }
 
 /// Fraction of token positions, up to and including each true end token, where `decoded`
@@ -102,7 +107,7 @@ pub fn is_exact(decoded: &[u32], truth: &[u32]) -> bool {
 pub fn token_match(decoded: &[Vec<u32>], truth: &[Vec<u32>]) -> f64 {
     let (mut hits, mut total) = (0usize, 0usize);
     for (d, t) in decoded.iter().zip(truth) {
-        let end = t.iter().position(|&x| x == 2).map_or(t.len(), |p| p + 1);
+        let end = through_end(t);
         hits += (1..end).filter(|&i| d.get(i) == t.get(i)).count();
         total += end.saturating_sub(1);
     }

@@ -15,6 +15,9 @@ use candle_nn::{Embedding, Linear, Module, VarBuilder};
 /// Id of the start token (see [`crate::data::smiles::Vocabulary`]).
 pub const START_ID: u32 = 1;
 
+/// Id of the end token (see [`crate::data::smiles::Vocabulary`]).
+pub const END_ID: u32 = 2;
+
 /// Sizes of the decoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GruSizes {
