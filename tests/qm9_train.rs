@@ -93,3 +93,49 @@ fn bad_qm9_configs_and_data_are_named() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("bad.csv:32") && err.contains("C[C@@H"), "{err}");
 }
+
+/// Auxiliary molecules: the rest of QM9 written with the data's tokens, none of the data's
+/// molecules among them, reconstructed in each main step; a run with them resumes exactly.
+#[test]
+fn auxiliary_molecules_come_from_outside_the_data_and_train() {
+    let Some(data) = data_dir("auxiliary_molecules_come_from_outside_the_data_and_train") else { return };
+    let mut config = small_config(&data, ModelKind::Stib, 60);
+    config.auxiliary.path = Some(data.join("qm9.csv"));
+    config.auxiliary.batch = 32;
+    config.validation.every = 30;
+    // Fast learning, so that 60 steps show it.
+    (config.schedule.learning_rate, config.schedule.learning_rate_final) = (3e-3, 3e-3);
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let mut straight = SmilesTrainer::new(config.clone(), Device::Cpu).unwrap().with_run_dir(&a).unwrap();
+    let aux = straight.auxiliary.as_ref().unwrap();
+    // All QM9 has 130,831 molecules, 6,095 of them the data's; those that remain and use
+    // only the training split's tokens number some 43,000 (C, O, bonds and rings).
+    assert!((40_000..50_000).contains(&aux.len()), "{} auxiliary molecules", aux.len());
+    let in_data: std::collections::HashSet<&str> = straight.data.molecules.iter().map(|m| m.smiles.as_str()).collect();
+    assert!(aux.smiles.iter().all(|s| !in_data.contains(s.as_str())));
+    let mut rec = Vec::new();
+    straight
+        .train(|e| {
+            if let stib::train::Event::Step { stats, .. } = e {
+                rec.push(stats.rec_aux);
+            }
+        })
+        .unwrap();
+    assert!(rec.iter().all(|r| r.is_finite() && *r > 0.0), "{rec:?}");
+    let mean = |r: &[f64]| r.iter().sum::<f64>() / r.len() as f64;
+    assert!(mean(&rec[55..]) < 0.8 * mean(&rec[..5]), "auxiliary cross-entropy {rec:?}");
+    // Killed after its checkpoint at iteration 30, resumed: the auxiliary batches continue.
+    let mut first = SmilesTrainer::new(config, Device::Cpu).unwrap().with_run_dir(&b).unwrap();
+    for _ in 0..30 {
+        first.step().unwrap();
+    }
+    first.checkpoint(true, first.validate().unwrap()).unwrap();
+    drop(first);
+    let mut resumed = SmilesTrainer::resume(&b, None, Device::Cpu).unwrap();
+    assert!(resumed.auxiliary.is_some());
+    resumed.train(|_| {}).unwrap();
+    let x = SmilesTrainer::load(&a, "last", None, Device::Cpu).unwrap();
+    assert!(x.auxiliary.is_none(), "evaluation does not read the auxiliary molecules");
+    assert_eq!(x.validate().unwrap(), SmilesTrainer::load(&b, "last", None, Device::Cpu).unwrap().validate().unwrap());
+}

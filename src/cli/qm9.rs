@@ -57,6 +57,16 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         trainer.config.schedule.batch,
         out.display()
     );
+    if let Some(set) = &trainer.auxiliary {
+        let c = &trainer.config.auxiliary;
+        eprintln!(
+            "auxiliary: {} molecules of {} outside the data file, {} per iteration, weight {}",
+            set.len(),
+            c.resolved_path().display(),
+            c.batch,
+            c.weight
+        );
+    }
     let bar = progress_bar(total, trainer.iteration());
     let mut last_val = String::new();
     trainer.train(|event| match event {

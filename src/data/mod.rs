@@ -1,6 +1,7 @@
 //! Data: the artificial spiral process, numeric tables read from CSV files, QM9 molecules and
 //! SMILES tokens, and molecules split and encoded for a model.
 
+pub mod auxiliary;
 pub mod molecule_set;
 pub mod qm9;
 pub mod smiles;

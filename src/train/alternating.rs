@@ -19,7 +19,7 @@ use rand_distr::{Distribution, StandardNormal};
 use super::adam::Adam;
 use super::averaging::{self, WeightAverage};
 use super::config::{LossConfig, ScheduleConfig};
-use super::objective::{StepStats, adversary_loss, fixed_posterior, main_loss};
+use super::objective::{StepStats, adversary_loss, auxiliary_loss, fixed_posterior, main_loss};
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
 use crate::model::networks::Networks;
@@ -116,7 +116,9 @@ impl Alternating {
     /// One iteration on a batch: the main step, then (with an adversary) the adversary steps
     /// with their own noise drawn after the main step's, then the schedule advances. Noise is
     /// standard normal from `rng`, of the model's code size. Adversary step j takes
-    /// `adversary_batches[j]` when there is one, else the main step's batch.
+    /// `adversary_batches[j]` when there is one, else the main step's batch. An `auxiliary`
+    /// batch `(x, y, weight)` adds `weight` times its [`auxiliary_loss`] to the main step's
+    /// loss, with noise drawn after the main batch's.
     #[allow(clippy::too_many_arguments)] // the parts of one step, each used once
     pub fn iterate<M: Networks>(
         &mut self,
@@ -126,6 +128,7 @@ impl Alternating {
         x: &M::Input,
         y: &Tensor,
         adversary_batches: &[(M::Input, Tensor)],
+        auxiliary: Option<(&M::Input, &Tensor, f64)>,
         rng: &mut ChaCha8Rng,
         device: &Device,
     ) -> Result<StepStats> {
@@ -133,8 +136,14 @@ impl Alternating {
         let latent = model.latent_dim();
         let eps = standard_normal(rng, n, latent, device)?;
         self.set_learning_rate(schedule);
-        let (loss, mut stats) =
+        let (mut loss, mut stats) =
             main_loss(model, weights, x, y, &eps, self.lambda, self.reference_split).map_err(internal)?;
+        if let Some((x_aux, y_aux, weight)) = auxiliary {
+            let eps = standard_normal(rng, y_aux.dim(0).map_err(internal)?, latent, device)?;
+            let (aux, rec) = auxiliary_loss(model, weights, x_aux, y_aux, &eps, self.lambda).map_err(internal)?;
+            stats.rec_aux = rec;
+            loss = (loss + (aux * weight).map_err(internal)?).map_err(internal)?;
+        }
         self.main_step(&loss)?;
         if self.has_adversary() {
             // The main batch's code, for the steps without a batch of their own.

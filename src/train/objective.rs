@@ -32,8 +32,11 @@ pub struct StepStats {
     pub mse_y: f64,
     /// The Gaussian MI term ir = 2 I(a(Z0); h(y)) in nats (0 without an adversary).
     pub ir: f64,
-    /// The main step's loss.
+    /// The main step's loss on the data's batch (auxiliary molecules not counted).
     pub main: f64,
+    /// Reconstruction error of the auxiliary molecules (0 without them).
+    #[serde(default)]
+    pub rec_aux: f64,
 }
 
 /// The main step's loss and its parts (`reference_split`: the adversary's first layer is
@@ -81,6 +84,29 @@ pub fn main_loss<M: Networks>(
     };
     stats.main = scalar(&loss)?;
     Ok((loss, stats))
+}
+
+/// The loss of auxiliary molecules, reconstruction only: KL + lambda rec_x (CVAE and CVIB
+/// with their own weights, 0.1 KL + lambda 2 rec_x), no prediction, no MI term; and rec_x.
+pub fn auxiliary_loss<M: Networks>(
+    model: &M,
+    weights: &LossConfig,
+    x: &M::Input,
+    y: &Tensor,
+    eps: &Tensor,
+    lambda: f64,
+) -> Result<(Tensor, f64)> {
+    let posterior = model.encode(x)?;
+    let z = posterior.sample(eps)?;
+    let kl = posterior.kl_free_bits(weights.free_bits)?;
+    let rec_x = model.reconstruction_error(&z, x, y)?;
+    let rec_value = scalar(&rec_x)?;
+    let loss = if model.kind().is_conditional() {
+        ((kl * weights.conditional_kl_weight)? + (rec_x * (lambda * weights.conditional_reconstruction_weight))?)?
+    } else {
+        (kl + (rec_x * lambda)?)?
+    };
+    Ok((loss, rec_value))
 }
 
 /// The encoder's posterior held fixed for the adversary steps of one iteration (they do not

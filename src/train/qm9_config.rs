@@ -44,6 +44,8 @@ pub struct Qm9Config {
     pub schedule: ScheduleConfig,
     /// Validation and checkpoints.
     pub validation: Qm9ValidationConfig,
+    /// Auxiliary molecules, for reconstruction only (off by default).
+    pub auxiliary: AuxiliaryConfig,
 }
 
 /// The data file and its split.
@@ -71,6 +73,43 @@ impl Qm9DataConfig {
     /// The data file to read.
     pub fn resolved_path(&self) -> PathBuf {
         self.path.clone().unwrap_or_else(|| crate::data::data_dir().join("qm9_c7o2h10.csv"))
+    }
+}
+
+/// Auxiliary molecules: QM9 molecules outside the data file, which each main step also
+/// reconstructs (KL + lambda rec_x, no prediction, no MI term), so that the decoder learns
+/// SMILES from many more strings than the training split's. Only molecules whose SMILES fit
+/// the model's vocabulary and length are kept, and any molecule of the data file (compared
+/// by canonical SMILES) is left out, so no validation or test molecule is ever seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuxiliaryConfig {
+    /// A QM9 CSV, folder of .xyz files or .tar.bz2 archive; default `$STIB_DATA_DIR/qm9.csv`
+    /// (all of QM9).
+    pub path: Option<PathBuf>,
+    /// Auxiliary molecules per main step (0: none, the default).
+    pub batch: usize,
+    /// Weight of their loss against the data's reconstruction (1).
+    pub weight: f64,
+    /// Use them in the first this many iterations only (0: in all).
+    pub until: u64,
+}
+
+impl Default for AuxiliaryConfig {
+    fn default() -> Self {
+        AuxiliaryConfig { path: None, batch: 0, weight: 1.0, until: 0 }
+    }
+}
+
+impl AuxiliaryConfig {
+    /// Whether iteration `it` (counted from 0) reconstructs auxiliary molecules.
+    pub fn active_at(&self, it: u64) -> bool {
+        self.batch > 0 && (self.until == 0 || it < self.until)
+    }
+
+    /// The auxiliary data file to read.
+    pub fn resolved_path(&self) -> PathBuf {
+        self.path.clone().unwrap_or_else(|| crate::data::data_dir().join("qm9.csv"))
     }
 }
 
@@ -167,6 +206,7 @@ impl Default for Qm9Config {
                 ema_decay: 0.999,
             },
             validation: Qm9ValidationConfig::default(),
+            auxiliary: AuxiliaryConfig::default(),
         }
     }
 }
@@ -236,6 +276,9 @@ impl Qm9Config {
         if self.validation.every == 0 {
             return bad("validation.every must be at least 1");
         }
+        if !(self.auxiliary.weight.is_finite() && self.auxiliary.weight >= 0.0) {
+            return bad("auxiliary.weight must be a finite number of at least 0");
+        }
         Ok(())
     }
 }
@@ -293,6 +336,24 @@ mod tests {
         assert_eq!(seen, 5);
     }
 
+    /// `experiments/qm9-auxiliary` is `experiments/qm9` with 128 auxiliary molecules per
+    /// step, and nothing else.
+    #[test]
+    fn the_configs_with_auxiliary_molecules_differ_from_the_defaults_only_in_those() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(root.join("qm9-auxiliary")).unwrap() {
+            let path = entry.unwrap().path();
+            let mut c = Qm9Config::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let plain = Qm9Config::from_file(&root.join("qm9").join(path.file_name().unwrap())).unwrap();
+            assert_eq!((c.auxiliary.batch, plain.auxiliary.batch), (128, 0), "{}", path.display());
+            c.auxiliary = plain.auxiliary.clone();
+            assert_eq!(c, plain, "{}", path.display());
+            seen += 1;
+        }
+        assert_eq!(seen, 5);
+    }
+
     #[test]
     fn a_run_written_before_fresh_batches_and_the_average_reads_them_as_off() {
         let dir = tempfile::tempdir().unwrap();
@@ -323,5 +384,19 @@ mod tests {
         assert!(e.contains("z1_dim"), "{e}");
         let e = Qm9Config::from_toml("experiment = \"spiral\"\n").unwrap_err().to_string();
         assert!(e.contains("experiment"), "{e}");
+        let e = Qm9Config::from_toml("experiment = \"qm9\"\n[auxiliary]\nweight = -1.0\n").unwrap_err().to_string();
+        assert!(e.contains("auxiliary.weight"), "{e}");
+    }
+
+    #[test]
+    fn auxiliary_molecules_are_off_unless_asked_for() {
+        assert_eq!(Qm9Config::default().auxiliary.batch, 0);
+        let c = Qm9Config::from_toml("experiment = \"qm9\"\n[auxiliary]\nbatch = 64\n").unwrap();
+        assert_eq!((c.auxiliary.batch, c.auxiliary.weight, c.auxiliary.path.is_none()), (64, 1.0, true));
+        assert!(c.auxiliary.resolved_path().ends_with("qm9.csv"));
+        assert!(c.auxiliary.active_at(0) && c.auxiliary.active_at(1_000_000));
+        assert!(!Qm9Config::default().auxiliary.active_at(0));
+        let until = AuxiliaryConfig { until: 3, ..c.auxiliary };
+        assert_eq!((0..5).map(|it| until.active_at(it)).collect::<Vec<_>>(), [true, true, true, false, false]);
     }
 }

@@ -21,11 +21,16 @@ use super::checkpoint::{self, CheckpointState, write_atomic};
 use super::objective::StepStats;
 use super::qm9_config::Qm9Config;
 use super::trainer::{BEST, Event, LAST};
+use crate::data::auxiliary;
 use crate::data::molecule_set::{MoleculeSet, Preparation};
 use crate::data::qm9::{self, Molecule};
 use crate::error::{Error, Result};
 use crate::eval::qm9_metrics::{Qm9Metrics, evaluate_molecules, selection_score};
 use crate::model::SmilesModel;
+
+/// Batch stream of the auxiliary molecules (streams 1 to `adversary_steps` are the
+/// adversary's).
+const AUXILIARY_STREAM: u64 = 1 << 32;
 
 /// File of the data preparation in a run folder.
 pub const DATA_FILE: &str = "data.json";
@@ -97,6 +102,9 @@ pub struct SmilesTrainer {
     pub model: SmilesModel,
     /// The data.
     pub data: Qm9Data,
+    /// Auxiliary molecules (training only; `None` when the run has none or is loaded for
+    /// evaluation).
+    pub auxiliary: Option<MoleculeSet>,
     opt: Alternating,
     rng: ChaCha8Rng,
     best: Option<(Qm9Metrics, u64)>,
@@ -115,7 +123,18 @@ impl SmilesTrainer {
     pub fn new(config: Qm9Config, device: Device) -> Result<Self> {
         config.check()?;
         let data = Qm9Data::load(&config.data.resolved_path(), &config, None, &device)?;
-        Self::with_data(config, data, device)
+        Self::with_data(config, data, device)?.with_auxiliary()
+    }
+
+    /// Reads the auxiliary molecules when the configuration asks for them.
+    fn with_auxiliary(mut self) -> Result<Self> {
+        let a = &self.config.auxiliary;
+        if a.batch > 0 {
+            let d = &self.data;
+            let set = auxiliary::load(&a.resolved_path(), &d.molecules, &d.preparation, a.batch, &self.device)?;
+            self.auxiliary = Some(set);
+        }
+        Ok(self)
     }
 
     /// A fresh model on the given data.
@@ -129,7 +148,7 @@ impl SmilesTrainer {
         model.set_kernels(config.model.kernels);
         let opt =
             Alternating::new(varmap, &mut rng, config.model.reference_split, &config.schedule, config.model.kernels)?;
-        Ok(SmilesTrainer { config, model, data, opt, rng, best: None, device, dir: None })
+        Ok(SmilesTrainer { config, model, data, auxiliary: None, opt, rng, best: None, device, dir: None })
     }
 
     /// Writes checkpoints into `dir` (created if needed), with the configuration and the data
@@ -178,7 +197,7 @@ impl SmilesTrainer {
 
     /// Resumes the run in `dir` from its last checkpoint (`iterations` extends it).
     pub fn resume(dir: &Path, iterations: Option<u64>, device: Device) -> Result<Self> {
-        let mut trainer = Self::open(dir, LAST, None, device, true)?;
+        let mut trainer = Self::open(dir, LAST, None, device, true)?.with_auxiliary()?;
         if let Some(n) = iterations {
             trainer.config.schedule.iterations = n;
             write_atomic(&dir.join("config.toml"), trainer.config.to_toml().as_bytes())?;
@@ -215,10 +234,15 @@ impl SmilesTrainer {
     /// permutations (the last partial batch of an epoch is dropped). Stream 0 feeds the main
     /// step; stream j > 0, an independent permutation, the adversary's j-th fresh batch.
     fn batch_rows(&self, it: u64, stream: u64) -> Vec<u32> {
-        let b = self.config.schedule.batch.min(self.data.train.len());
-        let per_epoch = (self.data.train.len() / b).max(1) as u64;
+        self.rows_of(self.data.train.len(), self.config.schedule.batch, it, stream)
+    }
+
+    /// Batch `it` of `batch` rows from seeded permutations of `0..n`, on stream `stream`.
+    fn rows_of(&self, n: usize, batch: usize, it: u64, stream: u64) -> Vec<u32> {
+        let b = batch.min(n);
+        let per_epoch = (n / b).max(1) as u64;
         let (epoch, k) = (it / per_epoch, (it % per_epoch) as usize);
-        let mut perm: Vec<u32> = (0..self.data.train.len() as u32).collect();
+        let mut perm: Vec<u32> = (0..n as u32).collect();
         let seed = self.config.seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
         let seed = if stream == 0 { seed } else { seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03) };
         perm.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
@@ -235,8 +259,15 @@ impl SmilesTrainer {
             .map(|stream| self.data.train.batch(&self.batch_rows(it, stream)))
             .collect::<candle_core::Result<Vec<_>>>()
             .map_err(internal)?;
+        let auxiliary = match &self.auxiliary {
+            Some(set) if c.auxiliary.active_at(it) => {
+                Some(set.batch(&self.rows_of(set.len(), c.auxiliary.batch, it, AUXILIARY_STREAM)).map_err(internal)?)
+            }
+            _ => None,
+        };
+        let auxiliary = auxiliary.as_ref().map(|(x, y)| (x, y, c.auxiliary.weight));
         let (rng, dev) = (&mut self.rng, &self.device);
-        self.opt.iterate(&self.model, &c.loss, &c.schedule, &x, &y, &adversary_batches, rng, dev)
+        self.opt.iterate(&self.model, &c.loss, &c.schedule, &x, &y, &adversary_batches, auxiliary, rng, dev)
     }
 
     /// Metrics on the validation split (no MI).

@@ -165,7 +165,7 @@ impl Trainer {
             adversary_batches.push((pair.0.map_err(internal)?, pair.1.map_err(internal)?));
         }
         let (x, y, rng, dev) = (&x, &y, &mut self.rng, &self.device);
-        let stats = self.opt.iterate(&self.model, &c.loss, &c.schedule, x, y, &adversary_batches, rng, dev)?;
+        let stats = self.opt.iterate(&self.model, &c.loss, &c.schedule, x, y, &adversary_batches, None, rng, dev)?;
         (self.iteration, self.lambda) = (self.opt.iteration, self.opt.lambda);
         Ok(stats)
     }
