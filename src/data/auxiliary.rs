@@ -1,9 +1,10 @@
 //! Auxiliary molecules: molecules from outside a run's data file that the SMILES model also
 //! learns to reconstruct (configured by `[auxiliary]`, see
 //! [`crate::train::qm9_config::AuxiliaryConfig`]). The C7O2H10 isomers give 4,875 training
-//! SMILES, which the decoder learns by heart; the rest of QM9 holds some 40,000 more SMILES
-//! written with the same tokens. Their properties take no part in the objective (only the
-//! CVAE and CVIB decoders read them, standardised with the auxiliary set's own statistics).
+//! SMILES, which the decoder learns by heart; the rest of QM9 holds 43,627 more SMILES
+//! written with the same tokens (`qm9.csv` against the default split's vocabulary). Their
+//! properties take no part in the objective (only the CVAE and CVIB decoders read them,
+//! standardised with the auxiliary set's own statistics).
 //!
 //! A candidate is kept when its SMILES fits the model's vocabulary and length, and left out
 //! when its canonical form is that of any molecule of the data file, so that no validation or
