@@ -106,6 +106,12 @@ fn auxiliary_molecules_come_from_outside_the_data_and_train() {
     // Fast learning, so that 60 steps show it.
     (config.schedule.learning_rate, config.schedule.learning_rate_final) = (3e-3, 3e-3);
     let dir = tempfile::tempdir().unwrap();
+    // A missing auxiliary file is an error that names it.
+    let missing = dir.path().join("no-such-qm9.csv");
+    let mut bad = config.clone();
+    bad.auxiliary.path = Some(missing.clone());
+    let e = SmilesTrainer::new(bad, Device::Cpu).unwrap_err().to_string();
+    assert!(e.contains(&missing.display().to_string()), "{e}");
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let mut straight = SmilesTrainer::new(config.clone(), Device::Cpu).unwrap().with_run_dir(&a).unwrap();
     let aux = straight.auxiliary.as_ref().unwrap();
