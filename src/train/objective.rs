@@ -50,15 +50,11 @@ pub fn main_loss<M: Networks>(
     lambda: f64,
     reference_split: bool,
 ) -> Result<(Tensor, StepStats)> {
-    let posterior = model.encode(x)?;
-    let z = posterior.sample(eps)?;
-    let kl = posterior.kl_free_bits(weights.free_bits)?;
-    let rec_x = model.reconstruction_error(&z, x, y)?;
+    let (posterior, z, kl, rec_x) = encode_and_reconstruct(model, weights, x, y, eps)?;
     let mut stats = StepStats { kl: scalar(&kl)?, rec_x: scalar(&rec_x)?, ..StepStats::default() };
     let loss = match model.kind() {
         ModelKind::Cvae | ModelKind::Cvib => {
-            let mut loss = ((&kl * weights.conditional_kl_weight)?
-                + (&rec_x * (lambda * weights.conditional_reconstruction_weight))?)?;
+            let mut loss = conditional_elbo(weights, &kl, &rec_x, lambda)?;
             if model.kind() == ModelKind::Cvib {
                 loss = (loss + (posterior.pairwise_kl()? * weights.pairwise_weight)?)?;
             }
@@ -96,17 +92,35 @@ pub fn auxiliary_loss<M: Networks>(
     eps: &Tensor,
     lambda: f64,
 ) -> Result<(Tensor, f64)> {
-    let posterior = model.encode(x)?;
-    let z = posterior.sample(eps)?;
-    let kl = posterior.kl_free_bits(weights.free_bits)?;
-    let rec_x = model.reconstruction_error(&z, x, y)?;
+    let (_, _, kl, rec_x) = encode_and_reconstruct(model, weights, x, y, eps)?;
     let rec_value = scalar(&rec_x)?;
     let loss = if model.kind().is_conditional() {
-        ((kl * weights.conditional_kl_weight)? + (rec_x * (lambda * weights.conditional_reconstruction_weight))?)?
+        conditional_elbo(weights, &kl, &rec_x, lambda)?
     } else {
         (kl + (rec_x * lambda)?)?
     };
     Ok((loss, rec_value))
+}
+
+/// What every objective starts from: the posterior of `x`, a code sampled with noise `eps`,
+/// its KL (with free bits) and the reconstruction error rec_x.
+fn encode_and_reconstruct<M: Networks>(
+    model: &M,
+    weights: &LossConfig,
+    x: &M::Input,
+    y: &Tensor,
+    eps: &Tensor,
+) -> Result<(Posterior, Tensor, Tensor, Tensor)> {
+    let posterior = model.encode(x)?;
+    let z = posterior.sample(eps)?;
+    let kl = posterior.kl_free_bits(weights.free_bits)?;
+    let rec_x = model.reconstruction_error(&z, x, y)?;
+    Ok((posterior, z, kl, rec_x))
+}
+
+/// The CVAE's and CVIB's weighting: 0.1 KL + lambda 2 rec_x (reference weights).
+fn conditional_elbo(weights: &LossConfig, kl: &Tensor, rec_x: &Tensor, lambda: f64) -> Result<Tensor> {
+    (kl * weights.conditional_kl_weight)? + (rec_x * (lambda * weights.conditional_reconstruction_weight))?
 }
 
 /// The encoder's posterior held fixed for the adversary steps of one iteration (they do not
