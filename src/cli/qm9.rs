@@ -60,11 +60,12 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     if let Some(set) = &trainer.auxiliary {
         let c = &trainer.config.auxiliary;
         eprintln!(
-            "auxiliary: {} molecules of {} outside the data file, {} per iteration, weight {}",
+            "auxiliary: {} molecules of {} outside the data file, {} per iteration, weight {}{}",
             set.len(),
             c.resolved_path().display(),
             c.batch,
-            c.weight
+            c.weight,
+            if c.predict.is_empty() { String::new() } else { format!(", predicting {}", c.predict.join(" and ")) }
         );
     }
     let bar = progress_bar(total, trainer.iteration());

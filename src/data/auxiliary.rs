@@ -3,8 +3,9 @@
 //! [`crate::train::qm9_config::AuxiliaryConfig`]). The C7O2H10 isomers give 4,875 training
 //! SMILES, which the decoder learns by heart; the rest of QM9 holds 43,627 more SMILES
 //! written with the same tokens (`qm9.csv` against the default split's vocabulary). Their
-//! properties take no part in the objective (only the CVAE and CVIB decoders read them,
-//! standardised with the auxiliary set's own statistics).
+//! properties are standardised with the training split's statistics, as the data's are: the
+//! CVAE and CVIB decoders read them, and the predictor learns those that
+//! `[auxiliary] predict` names (by default none, so that they play no part).
 //!
 //! A candidate is kept when its SMILES fits the model's vocabulary and length, and left out
 //! when its canonical form is that of any molecule of the data file, so that no validation or
@@ -16,7 +17,7 @@ use std::path::Path;
 use candle_core::Device;
 use rayon::prelude::*;
 
-use super::molecule_set::{MoleculeSet, Preparation, Standardiser, targets};
+use super::molecule_set::{MoleculeSet, Preparation};
 use super::qm9::{self, Molecule};
 use super::smiles::Vocabulary;
 use crate::error::{Error, Result};
@@ -42,7 +43,8 @@ pub fn select(candidates: &[Molecule], data: &[Molecule], vocabulary: &Vocabular
 
 /// Reads the auxiliary file at `path`, selects its molecules against the data file's
 /// `molecules` and the run's `preparation`, and encodes them. Fewer than one batch of
-/// molecules left is an error.
+/// molecules left is an error. Their targets are standardised with `preparation`'s (the
+/// training split's) statistics.
 pub fn load(
     path: &Path,
     molecules: &[Molecule],
@@ -62,8 +64,7 @@ pub fn load(
         )));
     }
     let rows: Vec<usize> = (0..kept.len()).collect();
-    let own = Preparation { standardiser: Standardiser::fit(&targets(&kept, &rows)), ..preparation.clone() };
-    MoleculeSet::new(&kept, &rows, &own, device)
+    MoleculeSet::new(&kept, &rows, preparation, device)
 }
 
 #[cfg(test)]

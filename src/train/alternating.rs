@@ -40,6 +40,18 @@ pub struct Alternating {
     pub lambda: f64,
 }
 
+/// A batch of auxiliary molecules for the main step (see [`auxiliary_loss`]).
+pub struct AuxiliaryBatch<'a, I> {
+    /// The molecules.
+    pub x: &'a I,
+    /// Their standardised targets.
+    pub y: &'a Tensor,
+    /// Weight of their loss against the data's.
+    pub weight: f64,
+    /// 0/1 mask (1, targets) of the targets the predictor learns from them, if any.
+    pub predict: Option<&'a Tensor>,
+}
+
 /// Maps a candle error to an internal one.
 pub fn internal(e: candle_core::Error) -> Error {
     Error::Internal(e.to_string())
@@ -117,8 +129,8 @@ impl Alternating {
     /// with their own noise drawn after the main step's, then the schedule advances. Noise is
     /// standard normal from `rng`, of the model's code size. Adversary step j takes
     /// `adversary_batches[j]` when there is one, else the main step's batch. An `auxiliary`
-    /// batch `(x, y, weight)` adds `weight` times its [`auxiliary_loss`] to the main step's
-    /// loss, with noise drawn after the main batch's.
+    /// batch adds `weight` times its [`auxiliary_loss`] to the main step's loss, with noise
+    /// drawn after the main batch's.
     #[allow(clippy::too_many_arguments)] // the parts of one step, each used once
     pub fn iterate<M: Networks>(
         &mut self,
@@ -128,7 +140,7 @@ impl Alternating {
         x: &M::Input,
         y: &Tensor,
         adversary_batches: &[(M::Input, Tensor)],
-        auxiliary: Option<(&M::Input, &Tensor, f64)>,
+        auxiliary: Option<AuxiliaryBatch<'_, M::Input>>,
         rng: &mut ChaCha8Rng,
         device: &Device,
     ) -> Result<StepStats> {
@@ -138,11 +150,12 @@ impl Alternating {
         self.set_learning_rate(schedule);
         let (mut loss, mut stats) =
             main_loss(model, weights, x, y, &eps, self.lambda, self.reference_split).map_err(internal)?;
-        if let Some((x_aux, y_aux, weight)) = auxiliary {
-            let eps = standard_normal(rng, y_aux.dim(0).map_err(internal)?, latent, device)?;
-            let (aux, rec) = auxiliary_loss(model, weights, x_aux, y_aux, &eps, self.lambda).map_err(internal)?;
-            stats.rec_aux = rec;
-            loss = (loss + (aux * weight).map_err(internal)?).map_err(internal)?;
+        if let Some(a) = auxiliary {
+            let eps = standard_normal(rng, a.y.dim(0).map_err(internal)?, latent, device)?;
+            let (aux, rec, mse) =
+                auxiliary_loss(model, weights, a.x, a.y, &eps, self.lambda, a.predict).map_err(internal)?;
+            (stats.rec_aux, stats.mse_aux) = (rec, mse);
+            loss = (loss + (aux * a.weight).map_err(internal)?).map_err(internal)?;
         }
         self.main_step(&loss)?;
         if self.has_adversary() {

@@ -37,6 +37,10 @@ pub struct StepStats {
     /// Reconstruction error of the auxiliary molecules (0 without them).
     #[serde(default)]
     pub rec_aux: f64,
+    /// Squared prediction error of the auxiliary molecules' predicted targets (0 without
+    /// `[auxiliary] predict`).
+    #[serde(default)]
+    pub mse_aux: f64,
 }
 
 /// The main step's loss and its parts (`reference_split`: the adversary's first layer is
@@ -82,8 +86,10 @@ pub fn main_loss<M: Networks>(
     Ok((loss, stats))
 }
 
-/// The loss of auxiliary molecules, reconstruction only: KL + lambda rec_x (CVAE and CVIB
-/// with their own weights, 0.1 KL + lambda 2 rec_x), no prediction, no MI term; and rec_x.
+/// The loss of auxiliary molecules: KL + lambda (rec_x + w_y mse), where mse is the squared
+/// prediction error of the targets that `predict` (a 0/1 mask over the targets, shape
+/// (1, targets)) selects, or KL + lambda rec_x without it; the CVAE and CVIB with their own
+/// weights, 0.1 KL + lambda 2 rec_x. No MI term. Returns the loss, rec_x and mse.
 pub fn auxiliary_loss<M: Networks>(
     model: &M,
     weights: &LossConfig,
@@ -91,15 +97,22 @@ pub fn auxiliary_loss<M: Networks>(
     y: &Tensor,
     eps: &Tensor,
     lambda: f64,
-) -> Result<(Tensor, f64)> {
-    let (_, _, kl, rec_x) = encode_and_reconstruct(model, weights, x, y, eps)?;
+    predict: Option<&Tensor>,
+) -> Result<(Tensor, f64, f64)> {
+    let (_, z, kl, rec_x) = encode_and_reconstruct(model, weights, x, y, eps)?;
     let rec_value = scalar(&rec_x)?;
-    let loss = if model.kind().is_conditional() {
-        conditional_elbo(weights, &kl, &rec_x, lambda)?
-    } else {
-        (kl + (rec_x * lambda)?)?
+    if model.kind().is_conditional() {
+        return Ok((conditional_elbo(weights, &kl, &rec_x, lambda)?, rec_value, 0.0));
+    }
+    let (fit, mse_value) = match (predict, model.predict(&z)?) {
+        (Some(mask), Some(y_hat)) => {
+            let mse = sum_squared_error(&y_hat.broadcast_mul(mask)?, &y.broadcast_mul(mask)?)?;
+            let mse_value = scalar(&mse)?;
+            ((rec_x + (mse * weights.prediction_weight)?)?, mse_value)
+        }
+        _ => (rec_x, 0.0),
     };
-    Ok((loss, rec_value))
+    Ok(((kl + (fit * lambda)?)?, rec_value, mse_value))
 }
 
 /// What every objective starts from: the posterior of `x`, a code sampled with noise `eps`,
@@ -186,5 +199,42 @@ mod tests {
         assert_eq!(ir(true, &e1), ir(true, &e2));
         assert_eq!(ir(true, &e1).0, ir(true, &e1).1);
         assert_ne!(ir(false, &e1).0, ir(false, &e2).0);
+    }
+
+    /// The mask picks which targets' squared error joins the auxiliary loss, weighted by
+    /// lambda times the prediction weight; models without a predictor ignore it.
+    #[test]
+    fn auxiliary_prediction_adds_the_masked_squared_error() {
+        let dev = Device::Cpu;
+        let (x, y) =
+            (Tensor::randn(0f32, 1.0, (32, 2), &dev).unwrap(), Tensor::randn(0f32, 1.0, (32, 2), &dev).unwrap());
+        let mask = |m: [f32; 2]| Tensor::from_vec(m.to_vec(), (1, 2), &dev).unwrap();
+        let w = LossConfig { prediction_weight: 3.0, ..LossConfig::default() };
+        let lambda = 10.0;
+        for kind in [ModelKind::Stib, ModelKind::Vae, ModelKind::Cvae] {
+            let vm = VarMap::new();
+            let arch = Architecture { hidden: 16, ..Architecture::default() };
+            let model = SpiralModel::new(kind, arch, VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+            let eps = Tensor::randn(0f32, 1.0, (32, model.latent_dim()), &dev).unwrap();
+            let run = |m: Option<&Tensor>| {
+                let (loss, rec, mse) = auxiliary_loss(&model, &w, &x, &y, &eps, lambda, m).unwrap();
+                (scalar(&loss).unwrap(), rec, mse)
+            };
+            let (plain, rec, none) = run(None);
+            let (gap, alpha, both) =
+                (run(Some(&mask([1.0, 0.0]))), run(Some(&mask([0.0, 1.0]))), run(Some(&mask([1.0, 1.0]))));
+            assert_eq!((gap.1, both.1), (rec, rec), "{kind:?}: the reconstruction does not change");
+            assert_eq!(none, 0.0);
+            if kind.is_conditional() {
+                assert_eq!((gap.2, both.0), (0.0, plain), "{kind:?}: no predictor, no prediction term");
+                continue;
+            }
+            assert!(gap.2 > 0.0 && alpha.2 > 0.0, "{kind:?}");
+            assert!((both.2 - (gap.2 + alpha.2)).abs() < 1e-4 * both.2, "{kind:?}: {both:?} {gap:?} {alpha:?}");
+            for (loss, _, mse) in [gap, alpha, both] {
+                let added = lambda * w.prediction_weight * mse;
+                assert!((loss - plain - added).abs() < 1e-4 * loss.abs(), "{kind:?}: {loss} - {plain} against {added}");
+            }
+        }
     }
 }

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::config::{Experiment, LossConfig, ScheduleConfig, parse_toml, read_file};
+use crate::data::molecule_set::TARGETS;
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
 use crate::model::{ModelKind, SmilesArchitecture};
@@ -77,8 +78,9 @@ impl Qm9DataConfig {
 }
 
 /// Auxiliary molecules: QM9 molecules outside the data file, which each main step also
-/// reconstructs (KL + lambda rec_x, no prediction, no MI term), so that the decoder learns
-/// SMILES from many more strings than the training split's. Only molecules whose SMILES fit
+/// reconstructs (KL + lambda rec_x, no MI term), so that the decoder learns SMILES from many
+/// more strings than the training split's; with `predict`, the predictor also learns the
+/// targets it names from them. Only molecules whose SMILES fit
 /// the model's vocabulary and length are kept, and any molecule of the data file (compared
 /// by canonical SMILES) is left out, so no validation or test molecule is ever seen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,11 +95,15 @@ pub struct AuxiliaryConfig {
     pub weight: f64,
     /// Use them in the first this many iterations only (0: in all).
     pub until: u64,
+    /// Targets (`"gap"`, `"alpha"`) whose squared prediction error on the auxiliary molecules
+    /// joins their loss, weighted by `loss.prediction_weight` as the data's (none by default:
+    /// their properties then play no part). Only for models with a predictor.
+    pub predict: Vec<String>,
 }
 
 impl Default for AuxiliaryConfig {
     fn default() -> Self {
-        AuxiliaryConfig { path: None, batch: 0, weight: 1.0, until: 0 }
+        AuxiliaryConfig { path: None, batch: 0, weight: 1.0, until: 0, predict: Vec::new() }
     }
 }
 
@@ -110,6 +116,14 @@ impl AuxiliaryConfig {
     /// The auxiliary data file to read.
     pub fn resolved_path(&self) -> PathBuf {
         self.path.clone().unwrap_or_else(|| crate::data::data_dir().join("qm9.csv"))
+    }
+
+    /// For each target in the data's order, 1 when `predict` names it, else 0; `None` when it
+    /// names none. Unknown names are left to [`Qm9Config::check`].
+    pub fn prediction_mask(&self) -> Option<Vec<f64>> {
+        let mask: Vec<f64> =
+            TARGETS.iter().map(|(name, _)| if self.predict.iter().any(|p| p == name) { 1.0 } else { 0.0 }).collect();
+        mask.contains(&1.0).then_some(mask)
     }
 }
 
@@ -279,6 +293,16 @@ impl Qm9Config {
         if !(self.auxiliary.weight.is_finite() && self.auxiliary.weight >= 0.0) {
             return bad("auxiliary.weight must be a finite number of at least 0");
         }
+        let names: Vec<&str> = TARGETS.iter().map(|(name, _)| *name).collect();
+        if let Some(p) = self.auxiliary.predict.iter().find(|p| !names.contains(&p.as_str())) {
+            return bad(&format!("auxiliary.predict: unknown target \"{p}\" (known: {})", names.join(", ")));
+        }
+        if !self.auxiliary.predict.is_empty() && self.model.kind.is_conditional() {
+            return bad(&format!(
+                "auxiliary.predict: the {} has no predictor; leave predict empty",
+                self.model.kind.label()
+            ));
+        }
         Ok(())
     }
 }
@@ -396,7 +420,26 @@ mod tests {
         assert!(c.auxiliary.resolved_path().ends_with("qm9.csv"));
         assert!(c.auxiliary.active_at(0) && c.auxiliary.active_at(1_000_000));
         assert!(!Qm9Config::default().auxiliary.active_at(0));
+        assert_eq!(c.auxiliary.prediction_mask(), None, "their properties play no part by default");
         let until = AuxiliaryConfig { until: 3, ..c.auxiliary };
         assert_eq!((0..5).map(|it| until.active_at(it)).collect::<Vec<_>>(), [true, true, true, false, false]);
+    }
+
+    #[test]
+    fn auxiliary_predict_names_targets_of_a_model_with_a_predictor() {
+        let with = |kind: &str, predict: &str| {
+            Qm9Config::from_toml(&format!(
+                "experiment = \"qm9\"\n[model]\nkind = \"{kind}\"\n[auxiliary]\nbatch = 8\npredict = {predict}\n"
+            ))
+        };
+        assert_eq!(with("stib", "[\"alpha\"]").unwrap().auxiliary.prediction_mask(), Some(vec![0.0, 1.0]));
+        assert_eq!(with("vae", "[\"gap\"]").unwrap().auxiliary.prediction_mask(), Some(vec![1.0, 0.0]));
+        let e = with("stib", "[\"gap\", \"homo\"]").unwrap_err().to_string();
+        assert!(e.contains("auxiliary.predict") && e.contains("\"homo\"") && e.contains("gap, alpha"), "{e}");
+        let e = with("cvae", "[\"gap\"]").unwrap_err().to_string();
+        assert!(e.contains("auxiliary.predict") && e.contains("CVAE has no predictor"), "{e}");
+        assert!(with("cvib", "[]").is_ok());
+        let e = with("stib", "\"gap\"").unwrap_err().to_string();
+        assert!(e.contains(":6") && e.contains("sequence"), "a string where a list belongs: {e}");
     }
 }

@@ -10,13 +10,13 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::alternating::{Alternating, internal, var_builder};
+use super::alternating::{Alternating, AuxiliaryBatch, internal, var_builder};
 use super::checkpoint::{self, CheckpointState, write_atomic};
 use super::objective::StepStats;
 use super::qm9_config::Qm9Config;
@@ -265,7 +265,20 @@ impl SmilesTrainer {
             }
             _ => None,
         };
-        let auxiliary = auxiliary.as_ref().map(|(x, y)| (x, y, c.auxiliary.weight));
+        let predict = match c.auxiliary.prediction_mask() {
+            Some(mask) if auxiliary.is_some() => Some(
+                Tensor::from_vec(mask.clone(), (1, mask.len()), &self.device)
+                    .and_then(|m| m.to_dtype(y.dtype()))
+                    .map_err(internal)?,
+            ),
+            _ => None,
+        };
+        let auxiliary = auxiliary.as_ref().map(|(x, y)| AuxiliaryBatch {
+            x,
+            y,
+            weight: c.auxiliary.weight,
+            predict: predict.as_ref(),
+        });
         let (rng, dev) = (&mut self.rng, &self.device);
         self.opt.iterate(&self.model, &c.loss, &c.schedule, &x, &y, &adversary_batches, auxiliary, rng, dev)
     }
