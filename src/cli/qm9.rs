@@ -74,8 +74,14 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         Event::Step { iteration, lambda, stats } => {
             if iteration.is_multiple_of(10) {
                 bar.set_position(iteration);
+                // The auxiliary molecules' cross-entropy and prediction error, when they are used.
+                let aux = match (stats.rec_aux > 0.0, stats.mse_aux > 0.0) {
+                    (false, _) => String::new(),
+                    (true, false) => format!(" ce_aux {:.3}", stats.rec_aux),
+                    (true, true) => format!(" ce_aux {:.3} mse_aux {:.3}", stats.rec_aux, stats.mse_aux),
+                };
                 bar.set_message(format!(
-                    "lambda {lambda:.2} kl {:.1} ce {:.3} mse_y {:.3} ir {:.3} {last_val}",
+                    "lambda {lambda:.2} kl {:.1} ce {:.3} mse_y {:.3} ir {:.3}{aux} {last_val}",
                     stats.kl, stats.rec_x, stats.mse_y, stats.ir
                 ));
             }
