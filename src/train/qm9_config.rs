@@ -45,7 +45,7 @@ pub struct Qm9Config {
     pub schedule: ScheduleConfig,
     /// Validation and checkpoints.
     pub validation: Qm9ValidationConfig,
-    /// Auxiliary molecules, for reconstruction only (off by default).
+    /// Auxiliary molecules, for reconstruction and optionally their targets (off by default).
     pub auxiliary: AuxiliaryConfig,
 }
 
