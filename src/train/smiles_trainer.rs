@@ -105,6 +105,9 @@ pub struct SmilesTrainer {
     /// Auxiliary molecules (training only; `None` when the run has none or is loaded for
     /// evaluation).
     pub auxiliary: Option<MoleculeSet>,
+    /// The 0/1 mask (1, targets) of the auxiliary targets the predictor learns, built once
+    /// with the auxiliary molecules (`None` without `[auxiliary] predict`).
+    auxiliary_mask: Option<Tensor>,
     opt: Alternating,
     rng: ChaCha8Rng,
     best: Option<(Qm9Metrics, u64)>,
@@ -132,6 +135,14 @@ impl SmilesTrainer {
         if a.batch > 0 {
             let d = &self.data;
             let set = auxiliary::load(&a.resolved_path(), &d.molecules, &d.preparation, a.batch, &self.device)?;
+            self.auxiliary_mask = match a.prediction_mask() {
+                Some(mask) => Some(
+                    Tensor::from_vec(mask.clone(), (1, mask.len()), &self.device)
+                        .and_then(|m| m.to_dtype(set.y_std.dtype()))
+                        .map_err(internal)?,
+                ),
+                None => None,
+            };
             self.auxiliary = Some(set);
         }
         Ok(self)
@@ -148,7 +159,18 @@ impl SmilesTrainer {
         model.set_kernels(config.model.kernels);
         let opt =
             Alternating::new(varmap, &mut rng, config.model.reference_split, &config.schedule, config.model.kernels)?;
-        Ok(SmilesTrainer { config, model, data, auxiliary: None, opt, rng, best: None, device, dir: None })
+        Ok(SmilesTrainer {
+            config,
+            model,
+            data,
+            auxiliary: None,
+            auxiliary_mask: None,
+            opt,
+            rng,
+            best: None,
+            device,
+            dir: None,
+        })
     }
 
     /// Writes checkpoints into `dir` (created if needed), with the configuration and the data
@@ -265,19 +287,11 @@ impl SmilesTrainer {
             }
             _ => None,
         };
-        let predict = match c.auxiliary.prediction_mask() {
-            Some(mask) if auxiliary.is_some() => Some(
-                Tensor::from_vec(mask.clone(), (1, mask.len()), &self.device)
-                    .and_then(|m| m.to_dtype(y.dtype()))
-                    .map_err(internal)?,
-            ),
-            _ => None,
-        };
         let auxiliary = auxiliary.as_ref().map(|(x, y)| AuxiliaryBatch {
             x,
             y,
             weight: c.auxiliary.weight,
-            predict: predict.as_ref(),
+            predict: self.auxiliary_mask.as_ref(),
         });
         let (rng, dev) = (&mut self.rng, &self.device);
         self.opt.iterate(&self.model, &c.loss, &c.schedule, &x, &y, &adversary_batches, auxiliary, rng, dev)
