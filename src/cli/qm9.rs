@@ -68,6 +68,14 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             if c.predict.is_empty() { String::new() } else { format!(", predicting {}", c.predict.join(" and ")) }
         );
     }
+    let unused = trainer.config.auxiliary.unused_keys();
+    if !unused.is_empty() {
+        eprintln!(
+            "warning: auxiliary.batch is 0, so no auxiliary molecule is drawn and auxiliary.{} {} nothing",
+            unused.join(", auxiliary."),
+            if unused.len() == 1 { "does" } else { "do" }
+        );
+    }
     let bar = progress_bar(total, trainer.iteration());
     let mut last_val = String::new();
     trainer.train(|event| match event {

@@ -125,6 +125,24 @@ impl AuxiliaryConfig {
             TARGETS.iter().map(|(name, _)| if self.predict.iter().any(|p| p == name) { 1.0 } else { 0.0 }).collect();
         mask.contains(&1.0).then_some(mask)
     }
+
+    /// The keys set away from their defaults although `batch` is 0, so that they do nothing
+    /// (for a warning: a user who sets `predict` but forgets `batch` should hear of it).
+    pub fn unused_keys(&self) -> Vec<&'static str> {
+        if self.batch > 0 {
+            return Vec::new();
+        }
+        let d = AuxiliaryConfig::default();
+        [
+            ("path", self.path != d.path),
+            ("weight", self.weight != d.weight),
+            ("until", self.until != d.until),
+            ("predict", self.predict != d.predict),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect()
+    }
 }
 
 /// Which model.
@@ -441,5 +459,19 @@ mod tests {
         assert!(with("cvib", "[]").is_ok());
         let e = with("stib", "\"gap\"").unwrap_err().to_string();
         assert!(e.contains(":6") && e.contains("sequence"), "a string where a list belongs: {e}");
+    }
+
+    #[test]
+    fn auxiliary_keys_without_a_batch_are_named_as_unused() {
+        let aux =
+            |body: &str| Qm9Config::from_toml(&format!("experiment = \"qm9\"\n[auxiliary]\n{body}")).unwrap().auxiliary;
+        assert!(aux("").unused_keys().is_empty(), "the defaults set nothing");
+        assert_eq!(aux("predict = [\"gap\"]\n").unused_keys(), ["predict"]);
+        assert_eq!(aux("batch = 0\nweight = 2.0\nuntil = 100\n").unused_keys(), ["weight", "until"]);
+        assert_eq!(aux("path = \"x.csv\"\npredict = [\"alpha\"]\n").unused_keys(), ["path", "predict"]);
+        assert!(
+            aux("batch = 8\npredict = [\"gap\"]\nweight = 2.0\n").unused_keys().is_empty(),
+            "all used with a batch"
+        );
     }
 }
