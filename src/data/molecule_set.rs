@@ -33,17 +33,27 @@ pub struct Split {
 }
 
 impl Split {
-    /// A seeded random split of `n` rows with the given validation and test fractions.
+    /// A seeded random split of `n` rows with the given validation and test fractions. Each
+    /// part must get at least one row: checkpoints are chosen on the validation rows and the
+    /// metrics reported on the test rows, so an empty one would only fail after training.
     pub fn new(n: usize, validation: f64, test: f64, seed: u64) -> Result<Self> {
         if !(0.0..1.0).contains(&validation) || !(0.0..1.0).contains(&test) || validation + test >= 1.0 {
             return Err(Error::invalid(format!(
                 "split fractions validation {validation} and test {test} must be in [0, 1) and leave training data"
             )));
         }
-        let mut rows: Vec<usize> = (0..n).collect();
-        rows.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
         let n_val = (n as f64 * validation).round() as usize;
         let n_test = (n as f64 * test).round() as usize;
+        if n_val == 0 || n_test == 0 || n_val + n_test >= n {
+            return Err(Error::invalid(format!(
+                "split fractions validation {validation} and test {test} of {n} molecules give {n_val} validation, \
+                 {n_test} test and {} training molecules; each part needs at least one \
+                 (data.validation_fraction, data.test_fraction)",
+                n.saturating_sub(n_val + n_test)
+            )));
+        }
+        let mut rows: Vec<usize> = (0..n).collect();
+        rows.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
         let test_rows = rows.split_off(n - n_test);
         let val_rows = rows.split_off(n - n_test - n_val);
         Ok(Split { seed, train: rows, validation: val_rows, test: test_rows })
@@ -112,8 +122,14 @@ impl Preparation {
     /// Splits `molecules`, builds the vocabulary from the training SMILES (the sequence
     /// length fits the longest SMILES of the whole set) and fits the standardiser.
     pub fn new(molecules: &[Molecule], validation: f64, test: f64, seed: u64) -> Result<Self> {
-        if molecules.len() < 10 {
-            return Err(Error::invalid(format!("{} molecules are too few to split and train on", molecules.len())));
+        // MI_K(Z0; Y) is taken on all molecules with k = 20 neighbours, which needs more.
+        let needed = crate::eval::metrics::TABLE1_K + 1;
+        if molecules.len() < needed {
+            return Err(Error::invalid(format!(
+                "{} molecules are too few: the evaluation's MI_K (KSG, k = {}) needs at least {needed}",
+                molecules.len(),
+                crate::eval::metrics::TABLE1_K
+            )));
         }
         let split = Split::new(molecules.len(), validation, test, seed)?;
         let mut longest = 0;
@@ -224,6 +240,26 @@ mod tests {
         assert_eq!(s, Split::new(1000, 0.1, 0.1, 7).unwrap());
         assert_ne!(s.test, Split::new(1000, 0.1, 0.1, 8).unwrap().test);
         assert!(Split::new(10, 0.6, 0.5, 0).is_err());
+        // An empty part would only fail after training, at validation or evaluation.
+        for (n, validation, test) in [(1000, 0.1, 0.0), (1000, 0.0, 0.1), (4, 0.1, 0.1), (2, 0.4, 0.4)] {
+            let e = Split::new(n, validation, test, 0).unwrap_err().to_string();
+            assert!(e.contains("at least one") && e.contains("data.test_fraction"), "{e}");
+        }
+        let tiny = Split::new(3, 0.3, 0.3, 0).unwrap();
+        assert_eq!((tiny.train.len(), tiny.validation.len(), tiny.test.len()), (1, 1, 1));
+    }
+
+    #[test]
+    fn preparation_needs_enough_molecules_for_the_evaluation() {
+        let molecules = |n: usize| -> Vec<Molecule> {
+            (0..n)
+                .map(|i| Molecule { index: None, smiles: "C".repeat(1 + i % 5), gap_ev: i as f64, alpha_bohr3: 1.0 })
+                .collect()
+        };
+        let e = Preparation::new(&molecules(20), 0.1, 0.1, 0).unwrap_err().to_string();
+        assert!(e.contains("20 molecules are too few") && e.contains("at least 21"), "{e}");
+        let p = Preparation::new(&molecules(21), 0.1, 0.1, 0).unwrap();
+        assert_eq!((p.split.train.len(), p.split.validation.len(), p.split.test.len()), (17, 2, 2));
     }
 
     #[test]
