@@ -10,7 +10,7 @@ use crate::eval::qm9_metrics::{Qm9Metrics, evaluate_molecules, invariance_probe}
 use crate::train::Event;
 use crate::train::checkpoint::write_atomic;
 use crate::train::config::Experiment;
-use crate::train::qm9_config::Qm9Config;
+use crate::train::qm9_config::{AuxiliaryConfig, Qm9Config};
 use crate::train::smiles_trainer::SmilesTrainer;
 
 /// Default run folder of a QM9 configuration: `runs/qm9-KIND`.
@@ -68,14 +68,8 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             if c.predict.is_empty() { String::new() } else { format!(", predicting {}", c.predict.join(" and ")) }
         );
     }
-    let unused = trainer.config.auxiliary.unused_keys();
-    if !unused.is_empty() {
-        eprintln!(
-            "warning: auxiliary.batch is 0, so no auxiliary molecule is drawn and auxiliary.{} {} nothing",
-            unused.join(", auxiliary."),
-            if unused.len() == 1 { "does" } else { "do" }
-        );
-    }
+    let config_file = args.config.clone().unwrap_or_else(|| out.join("config.toml"));
+    warn_unused_auxiliary(&trainer.config.auxiliary, &config_file);
     let bar = progress_bar(total, trainer.iteration());
     let mut last_val = String::new();
     trainer.train(|event| match event {
@@ -173,4 +167,18 @@ pub fn plot(args: &EvalArgs) -> Result<()> {
 /// Whether the run folder holds a QM9 run (its configuration says `experiment = "qm9"`).
 pub fn is_qm9_run(dir: &Path) -> bool {
     Experiment::of_file(&dir.join("config.toml")).is_ok_and(|e| e == Experiment::Qm9)
+}
+
+/// Warns, naming the configuration `file`, when `[auxiliary]` keys are set while `batch` is 0
+/// (they then do nothing).
+pub(super) fn warn_unused_auxiliary(auxiliary: &AuxiliaryConfig, file: &Path) {
+    let unused = auxiliary.unused_keys();
+    if !unused.is_empty() {
+        eprintln!(
+            "warning: {}: auxiliary.batch is 0, so no auxiliary molecule is drawn and auxiliary.{} {} nothing",
+            file.display(),
+            unused.join(", auxiliary."),
+            if unused.len() == 1 { "does" } else { "do" }
+        );
+    }
 }

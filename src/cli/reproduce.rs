@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use clap::{Args, ValueEnum};
 use indicatif::MultiProgress;
 
+use super::qm9::warn_unused_auxiliary;
 use super::train::{device, progress_bar};
 use crate::data::spiral;
 use crate::error::{Error, Result};
@@ -207,6 +208,7 @@ fn qm9(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
         let name = kind_name(kind);
         let file = configs.join(format!("{name}.toml"));
         let mut config = if file.exists() { Qm9Config::from_file(&file)? } else { Qm9Config::default() };
+        warn_unused_auxiliary(&config.auxiliary, &file);
         config.model.kind = kind;
         if let Some(n) = args.iterations {
             config.schedule.iterations = n;

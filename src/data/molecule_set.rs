@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::qm9::Molecule;
 use super::smiles::{Vocabulary, tokenize};
 use crate::error::{Error, Result};
+use crate::eval::metrics::TABLE1_K;
 
 /// Names of the two targets, in order, with their units.
 pub const TARGETS: [(&str, &str); 2] = [("gap", "eV"), ("alpha", "bohr^3")];
@@ -123,12 +124,11 @@ impl Preparation {
     /// length fits the longest SMILES of the whole set) and fits the standardiser.
     pub fn new(molecules: &[Molecule], validation: f64, test: f64, seed: u64) -> Result<Self> {
         // MI_K(Z0; Y) is taken on all molecules with k = 20 neighbours, which needs more.
-        let needed = crate::eval::metrics::TABLE1_K + 1;
-        if molecules.len() < needed {
+        if molecules.len() <= TABLE1_K {
             return Err(Error::invalid(format!(
-                "{} molecules are too few: the evaluation's MI_K (KSG, k = {}) needs at least {needed}",
+                "{} molecules are too few: the evaluation's MI_K (KSG, k = {TABLE1_K}) needs at least {}",
                 molecules.len(),
-                crate::eval::metrics::TABLE1_K
+                TABLE1_K + 1
             )));
         }
         let split = Split::new(molecules.len(), validation, test, seed)?;

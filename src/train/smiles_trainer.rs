@@ -135,14 +135,14 @@ impl SmilesTrainer {
         if a.batch > 0 {
             let d = &self.data;
             let set = auxiliary::load(&a.resolved_path(), &d.molecules, &d.preparation, a.batch, &self.device)?;
-            self.auxiliary_mask = match a.prediction_mask() {
-                Some(mask) => Some(
-                    Tensor::from_vec(mask.clone(), (1, mask.len()), &self.device)
-                        .and_then(|m| m.to_dtype(set.y_std.dtype()))
-                        .map_err(internal)?,
-                ),
-                None => None,
-            };
+            self.auxiliary_mask = a
+                .prediction_mask()
+                .map(|mask| {
+                    let n = mask.len();
+                    Tensor::from_vec(mask, (1, n), &self.device)?.to_dtype(set.y_std.dtype())
+                })
+                .transpose()
+                .map_err(internal)?;
             self.auxiliary = Some(set);
         }
         Ok(self)
