@@ -132,6 +132,40 @@ fn weight_decay_shrinks_the_chosen_networks() {
     assert!(e.contains("weight_decay_networks") && e.contains("decoders"), "{e}");
 }
 
+/// `schedule.clip_norm` reaches the main step: every step reports its gradient's norm over
+/// lambda; a limit above every norm the run meets changes nothing, one below them all
+/// changes the weights.
+#[test]
+fn gradient_clipping_scales_only_the_steps_above_the_limit() {
+    let run = |clip_norm: f64| {
+        let mut config = quick_config(ModelKind::Stib, 40);
+        config.schedule.clip_norm = clip_norm;
+        let mut t = Trainer::new(config, Device::Cpu).unwrap();
+        let mut norms = Vec::new();
+        t.train(|e| {
+            if let stib::train::Event::Step { stats, .. } = e {
+                norms.push(stats.grad_norm);
+            }
+        })
+        .unwrap();
+        (t.weights(), norms)
+    };
+    let (plain, norms) = run(0.0);
+    assert_eq!(norms.len(), 40);
+    assert!(norms.iter().all(|n| n.is_finite() && *n > 0.0), "{norms:?}");
+    let (lowest, highest) = norms.iter().fold((f64::MAX, 0f64), |(lo, hi), n| (lo.min(*n), hi.max(*n)));
+    let differs = |w: &HashMap<String, Tensor>| {
+        w.iter().any(|(name, t)| {
+            (t - &plain[name]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() > 0.0
+        })
+    };
+    let (above, norms_above) = run(2.0 * highest);
+    assert_eq!(norms_above, norms, "a limit above every norm must not change the run");
+    assert!(!differs(&above));
+    let (below, _) = run(0.5 * lowest);
+    assert!(differs(&below), "a limit below every norm must change the weights");
+}
+
 #[test]
 fn a_resumed_run_continues_as_if_never_stopped() {
     // The reference's adversary step, two adversary steps on fresh batches (more draws

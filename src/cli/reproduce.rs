@@ -220,7 +220,7 @@ fn qm9(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
         let dir = args.runs.join(format!("qm9-{name}"));
         let last = SmilesTrainer::load(&dir, LAST, args.data.as_deref(), dev.clone()).ok();
         if let Some(t) = &last {
-            refuse_another_configuration(&dir, &t.config, &config, &file)?;
+            refuse_another_configuration(&dir, &t.config.with_unread_keys_of(&config), &config, &file)?;
         }
         let resume = dir.join("last.json").exists();
         let done = last.map_or(0, |t| t.iteration());

@@ -76,8 +76,26 @@ impl Adam {
         self.params.iter().map(|(n, _)| n.as_str())
     }
 
+    /// The Euclidean norm of the gradients in `grads` of this optimiser's variables, all
+    /// together (as one vector); each variable's sum of squares in f32, their total in f64.
+    pub fn gradient_norm(&self, grads: &GradStore) -> Result<f64> {
+        let mut sum = 0f64;
+        for (_, var) in &self.params {
+            if let Some(g) = grads.get(var.as_tensor()) {
+                sum += f64::from(g.sqr()?.sum_all()?.to_dtype(DType::F32)?.to_scalar::<f32>()?);
+            }
+        }
+        Ok(sum.sqrt())
+    }
+
     /// One update from the gradients in `grads` (variables without a gradient are left alone).
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
+        self.step_scaled(grads, 1.0)
+    }
+
+    /// One update from the gradients in `grads` times `scale` (gradient clipping scales them
+    /// down; 1 leaves them as they are).
+    pub fn step_scaled(&mut self, grads: &GradStore, scale: f64) -> Result<()> {
         self.step += 1;
         let t = self.step as i32;
         let c1 = 1.0 - self.beta1.powi(t);
@@ -100,7 +118,7 @@ impl Adam {
             // Some of candle's backward rules (convolutions, embeddings) return gradients that
             // still record how they were made; detached, the moments do not keep every past
             // step's graph alive.
-            let g = g.detach();
+            let g = if scale == 1.0 { g.detach() } else { (g.detach() * scale)? };
             match &mut self.moments {
                 Moments::Host { m, v } => adam_update(var.as_tensor(), &g, &mut m[i], &mut v[i], coefficients)?,
                 Moments::Tensors { m, v } => {
@@ -197,5 +215,40 @@ mod tests {
         assert_ne!(decayed.0, fused.0);
         let norm = |w: &[f32]| w.iter().map(|x| x * x).sum::<f32>();
         assert!(norm(&decayed.0) < norm(&fused.0), "decay shrinks the weights");
+    }
+
+    /// The norm is that of all gradients as one vector, and a scaled step is the step on the
+    /// scaled gradient: once Adam has settled, a spike of 100 times the usual gradient moves the
+    /// weights about 3.2 times as far as a usual step (m takes a tenth of it, the root of v a
+    /// third), and the spike scaled down to the usual norm as far as a usual step.
+    #[test]
+    fn gradient_norm_and_scaled_steps() {
+        let dev = Device::Cpu;
+        // loss = k (3 a0 + 4 a1 + 12 b0): gradient k (3, 4, 12), norm 13 k.
+        let loss = |a: &Var, b: &Var, k: f64| {
+            let weights = Tensor::new(&[3f32, 4.0], &dev).unwrap();
+            let a = (a.as_tensor() * &weights).unwrap().sum_all().unwrap();
+            ((a + (b.as_tensor() * 12.0).unwrap().sum_all().unwrap()).unwrap() * k).unwrap()
+        };
+        for kernels in [Kernels::Fused, Kernels::Plain] {
+            let step_after_settling = |scale: f64| {
+                let a = Var::from_vec(vec![1f32, 2.0], 2, &dev).unwrap();
+                let b = Var::from_vec(vec![0.5f32], 1, &dev).unwrap();
+                let mut opt = Adam::new(vec![("a".into(), a.clone()), ("b".into(), b.clone())], 0.01, kernels).unwrap();
+                for _ in 0..3000 {
+                    let grads = loss(&a, &b, 1.0).backward().unwrap();
+                    assert!((opt.gradient_norm(&grads).unwrap() - 13.0).abs() < 1e-9);
+                    opt.step(&grads).unwrap();
+                }
+                let before = a.as_tensor().to_vec1::<f32>().unwrap()[0];
+                let spike = loss(&a, &b, 100.0).backward().unwrap();
+                assert!((opt.gradient_norm(&spike).unwrap() - 1300.0).abs() < 1e-6);
+                opt.step_scaled(&spike, scale).unwrap();
+                f64::from((before - a.as_tensor().to_vec1::<f32>().unwrap()[0]).abs()) / 0.01
+            };
+            let (spike, clipped) = (step_after_settling(1.0), step_after_settling(0.01));
+            assert!((3.1..3.3).contains(&spike), "{kernels:?}: the spike moved {spike} learning rates");
+            assert!((clipped - 1.0).abs() < 0.05, "{kernels:?}: the clipped spike moved {clipped}");
+        }
     }
 }

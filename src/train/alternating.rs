@@ -112,10 +112,15 @@ impl Alternating {
         }
     }
 
-    /// Back-propagates the main loss and updates the main step's parameters.
-    pub fn main_step(&mut self, loss: &Tensor) -> Result<()> {
+    /// Back-propagates the main loss and updates the main step's parameters, with the
+    /// gradient scaled down where its norm over lambda exceeds `clip_norm` (0: never).
+    /// Returns that norm, before clipping.
+    pub fn main_step(&mut self, loss: &Tensor, clip_norm: f64) -> Result<f64> {
         let grads = loss.backward().map_err(internal)?;
-        self.main_opt.step(&grads).map_err(internal)
+        let norm = self.main_opt.gradient_norm(&grads).map_err(internal)? / self.lambda;
+        let scale = if clip_norm > 0.0 && norm > clip_norm { clip_norm / norm } else { 1.0 };
+        self.main_opt.step_scaled(&grads, scale).map_err(internal)?;
+        Ok(norm)
     }
 
     /// Back-propagates the adversary's loss and updates the adversary and bijection.
@@ -157,7 +162,7 @@ impl Alternating {
             (stats.rec_aux, stats.mse_aux) = (rec, mse);
             loss = (loss + (aux * a.weight).map_err(internal)?).map_err(internal)?;
         }
-        self.main_step(&loss)?;
+        stats.grad_norm = self.main_step(&loss, schedule.clip_norm)?;
         if self.has_adversary() {
             // The main batch's code, for the steps without a batch of their own.
             let main_posterior = if adversary_batches.len() < weights.adversary_steps {

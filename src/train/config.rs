@@ -219,6 +219,12 @@ pub struct ScheduleConfig {
     /// the best checkpoint and evaluation; 0, the paper's setup and the spiral's default, keeps
     /// no average (the QM9 default is 0.999).
     pub ema_decay: f64,
+    /// Gradient clipping of the main step: where the norm of its gradient divided by lambda
+    /// (the gradient of KL / lambda + the fit terms, whose scale does not grow with lambda)
+    /// exceeds this, the gradient is scaled down to it before Adam sees it; 0 (the default,
+    /// and the paper's setup) does not clip. Each validation's `train.grad_norm` in
+    /// `history.jsonl` shows the norms a run meets.
+    pub clip_norm: f64,
 }
 
 impl ScheduleConfig {
@@ -246,6 +252,9 @@ impl ScheduleConfig {
         }
         if let Some(n) = s.weight_decay_networks.iter().find(|n| !MAIN_NETWORKS.contains(&n.as_str())) {
             return bad(&format!("schedule.weight_decay_networks: '{n}' is not one of {}", MAIN_NETWORKS.join(", ")));
+        }
+        if !(s.clip_norm >= 0.0 && s.clip_norm.is_finite()) {
+            return bad("schedule.clip_norm must be 0 (no clipping) or positive");
         }
         if !(0.0..1.0).contains(&s.ema_decay) {
             return bad("schedule.ema_decay must be 0 (no average) or between 0 and 1");
@@ -283,6 +292,7 @@ impl Default for ScheduleConfig {
             weight_decay: 0.0,
             weight_decay_networks: Vec::new(),
             ema_decay: 0.0,
+            clip_norm: 0.0,
         }
     }
 }
@@ -450,5 +460,10 @@ mod tests {
             assert!(e.contains("ema_decay"), "{bad}: {e}");
         }
         assert_eq!(Config::from_toml("[schedule]\nema_decay = 0.999\n").unwrap().schedule.ema_decay, 0.999);
+        for bad in ["-1.0", "inf", "nan"] {
+            let e = Config::from_toml(&format!("[schedule]\nclip_norm = {bad}\n")).unwrap_err().to_string();
+            assert!(e.contains("clip_norm"), "{bad}: {e}");
+        }
+        assert_eq!(Config::from_toml("[schedule]\nclip_norm = 5.0\n").unwrap().schedule.clip_norm, 5.0);
     }
 }

@@ -41,6 +41,11 @@ pub struct StepStats {
     /// `[auxiliary] predict`).
     #[serde(default)]
     pub mse_aux: f64,
+    /// Norm of the main step's gradient divided by lambda, before any clipping
+    /// (`schedule.clip_norm`): the gradient of KL / lambda + the fit terms, whose scale does
+    /// not grow with lambda.
+    #[serde(default)]
+    pub grad_norm: f64,
 }
 
 /// The main step's loss and its parts (`reference_split`: the adversary's first layer is

@@ -236,6 +236,7 @@ impl Default for Qm9Config {
                 weight_decay: 0.0,
                 weight_decay_networks: Vec::new(),
                 ema_decay: 0.999,
+                clip_norm: 0.0,
             },
             validation: Qm9ValidationConfig::default(),
             auxiliary: AuxiliaryConfig::default(),
@@ -280,6 +281,17 @@ impl Qm9Config {
             }
             Ok(config)
         })
+    }
+
+    /// This configuration with the keys its model does not read taken from `other`, so that
+    /// two configurations that train the same model compare equal: CVAE and CVIB have no Z1
+    /// (they are conditioned on y instead), so `architecture.z1_dim` does not change them.
+    pub fn with_unread_keys_of(&self, other: &Qm9Config) -> Qm9Config {
+        let mut c = self.clone();
+        if c.model.kind.is_conditional() {
+            c.architecture.z1_dim = other.architecture.z1_dim;
+        }
+        c
     }
 
     /// The configuration as TOML text.
@@ -408,6 +420,22 @@ mod tests {
         assert_eq!(Qm9Config::from_run_file(&path).unwrap().schedule.ema_decay, 0.0, "no average then");
         std::fs::write(&path, Qm9Config::default().to_toml()).unwrap();
         assert_eq!(Qm9Config::from_run_file(&path).unwrap(), Qm9Config::default());
+    }
+
+    #[test]
+    fn the_width_of_z1_is_unread_by_the_conditional_models_only() {
+        let mut wide = Qm9Config::default();
+        wide.architecture.z1_dim += 8;
+        for kind in [ModelKind::Cvae, ModelKind::Cvib, ModelKind::Stib, ModelKind::Vae] {
+            let mut saved = Qm9Config::default();
+            saved.model.kind = kind;
+            let mut wanted = wide.clone();
+            wanted.model.kind = kind;
+            let same = saved.with_unread_keys_of(&wanted) == wanted;
+            assert_eq!(same, kind.is_conditional(), "{kind:?}");
+            wanted.architecture.z0_dim += 1;
+            assert_ne!(saved.with_unread_keys_of(&wanted), wanted, "{kind:?}: Z0 is read by every model");
+        }
     }
 
     #[test]
