@@ -77,15 +77,20 @@ impl Adam {
     }
 
     /// The Euclidean norm of the gradients in `grads` of this optimiser's variables, all
-    /// together (as one vector); each variable's sum of squares in f32, their total in f64.
+    /// together (as one vector); each variable's sum of squares in its own type, their total
+    /// in f64 on the variables' device, read back once.
     pub fn gradient_norm(&self, grads: &GradStore) -> Result<f64> {
-        let mut sum = 0f64;
+        let mut total: Option<Tensor> = None;
         for (_, var) in &self.params {
             if let Some(g) = grads.get(var.as_tensor()) {
-                sum += f64::from(g.sqr()?.sum_all()?.to_dtype(DType::F32)?.to_scalar::<f32>()?);
+                let sum = g.sqr()?.sum_all()?.to_dtype(DType::F64)?;
+                total = Some(match total {
+                    Some(t) => (t + sum)?,
+                    None => sum,
+                });
             }
         }
-        Ok(sum.sqrt())
+        Ok(total.map_or(Ok(0.0), |t| t.to_scalar::<f64>())?.sqrt())
     }
 
     /// One update from the gradients in `grads` (variables without a gradient are left alone).

@@ -233,10 +233,8 @@ impl Default for Qm9Config {
                 lambda_growth: 1.02,
                 lambda_every: 50,
                 lambda_max: 1000.0,
-                weight_decay: 0.0,
-                weight_decay_networks: Vec::new(),
                 ema_decay: 0.999,
-                clip_norm: 0.0,
+                ..ScheduleConfig::default()
             },
             validation: Qm9ValidationConfig::default(),
             auxiliary: AuxiliaryConfig::default(),
