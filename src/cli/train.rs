@@ -16,9 +16,11 @@ use crate::train::{Config, Event, Trainer, load_run};
 /// Arguments of `stib train`.
 #[derive(Debug, Args)]
 #[command(after_help = "Example: stib train --config experiments/spiral/stib.toml --out runs/spiral-stib\n\
+QM9: stib train --config experiments/qm9/stib.toml --out runs/qm9-stib\n\
 Without --config, STIB is trained with the built-in default configuration.")]
 pub struct TrainArgs {
-    /// TOML configuration (see experiments/spiral/). Default: the built-in STIB configuration.
+    /// TOML configuration (see experiments/spiral/ and experiments/qm9/). Default: the
+    /// built-in spiral STIB configuration.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Run folder for the configuration, checkpoints, metrics and figures.
