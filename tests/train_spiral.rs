@@ -284,6 +284,25 @@ fn bad_test_files_and_run_folders_are_clear_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a run folder"));
 }
 
+/// `--device` picks where the networks run; a GPU named in a build without the `cuda`
+/// feature stops before anything is written, and the CPU is named in the training's first line.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn a_named_gpu_without_the_cuda_feature_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = stib(&["--device", "cuda:1", "train", "--iterations", "3", "--out", run.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--device cuda:1") && err.contains("--features cuda"), "{err}");
+    assert!(!run.exists(), "nothing is written before the device is known");
+
+    let out = stib(&["train", "--device", "tpu", "--iterations", "3", "--out", run.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("'tpu' is not a device") && !err.contains("panicked"), "{err}");
+}
+
 #[test]
 fn figures_are_written_as_png_and_svg() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::train::device;
+use super::device::device;
 use crate::error::{Error, Result};
 use crate::generate::molecules::{self, CSV_HEADER, Generation, GenerationOptions};
 use crate::generate::{Z0Sampling, check_count, figure6, spiral};
@@ -93,7 +93,7 @@ fn molecules_command(args: &GenerateArgs, sampling: Z0Sampling, out: &Path) -> R
     if args.references.is_empty() {
         return Err(Error::invalid("give at least one reference molecule with --reference SMILES"));
     }
-    let dev = device();
+    let dev = device()?;
     let trainer = SmilesTrainer::load(&args.run, &args.checkpoint, args.data.as_deref(), dev.clone())?;
     let context = molecules::Context::new(&trainer.model, &trainer.data)?;
     let mae = context.test_mae;
@@ -182,7 +182,7 @@ fn parse_point(text: &str) -> Result<[f64; 2]> {
 fn spiral_command(args: &GenerateArgs, sampling: Z0Sampling, out: &Path) -> Result<()> {
     let text = args.x.as_deref().ok_or_else(|| Error::invalid("give the reference point with --x X0,X1"))?;
     let x = parse_point(text)?;
-    let dev = device();
+    let dev = device()?;
     let trainer = load_run(&args.run, &args.checkpoint, dev.clone())?;
     let g = spiral::generate(&trainer.model, x, args.n, sampling, args.seed, &dev)?;
     create(out)?;

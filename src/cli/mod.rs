@@ -1,6 +1,7 @@
 //! The `stib` command line: argument parsing and printing only; the library does the work.
 
 pub mod data;
+pub mod device;
 pub mod encode;
 pub mod generate;
 pub mod mi;
@@ -22,6 +23,10 @@ pub struct Cli {
     /// cores; one is faster for training at small batches).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
+    /// Where the networks run: auto (the first GPU of a build with the `cuda` feature, else
+    /// the CPU), cpu, cuda or cuda:N. A named GPU that is not there is an error.
+    #[arg(long, global = true, default_value = "auto", value_name = "DEVICE")]
+    pub device: device::DeviceChoice,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -75,6 +80,7 @@ pub fn main() -> std::process::ExitCode {
         // SAFETY: no other thread exists yet, so nothing reads the environment concurrently.
         unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
     }
+    device::choose(cli.device);
     let result = match cli.command {
         Command::Mi(args) => mi::run(&args),
         Command::Train(args) => train::train(&args),

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::train::{EvalArgs, TrainArgs, device, progress_bar};
+use super::device::{describe, device};
+use super::train::{EvalArgs, TrainArgs, progress_bar};
 use crate::error::{Error, Result};
 use crate::eval::qm9_figures::qm9_figures;
 use crate::eval::qm9_metrics::{Qm9Metrics, evaluate_molecules, invariance_probe};
@@ -22,7 +23,7 @@ pub fn default_run_dir(config: &Qm9Config) -> PathBuf {
 /// Trains a QM9 model (fresh from `--config`, or `--resume`), then evaluates it and draws
 /// its figures.
 pub fn train(args: &TrainArgs) -> Result<()> {
-    let dev = device();
+    let dev = device()?;
     let (mut trainer, out) = if args.resume {
         let out = args.out.clone().ok_or_else(|| Error::invalid("--resume needs --out RUN_FOLDER"))?;
         (SmilesTrainer::resume(&out, args.iterations, dev)?, out)
@@ -49,12 +50,13 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     };
     let total = trainer.config.schedule.iterations;
     eprintln!(
-        "training {} on {} training molecules ({} parameters) for {} iterations (batch {}) into {}",
+        "training {} on {} training molecules ({} parameters) for {} iterations (batch {}) on {} into {}",
         trainer.model.kind.label(),
         trainer.data.train.len(),
         trainer.parameter_count(),
         total,
         trainer.config.schedule.batch,
+        describe(trainer.device()),
         out.display()
     );
     if let Some(set) = &trainer.auxiliary {
@@ -107,7 +109,7 @@ fn short(m: &Qm9Metrics) -> String {
 /// Test-split metrics (MI on the whole data set) of a QM9 run, printed and written to
 /// `metrics.json`; with `figures`, Figure 5 too.
 pub fn report(args: &EvalArgs, figures: bool) -> Result<()> {
-    let dev = device();
+    let dev = device()?;
     let trainer = SmilesTrainer::load(&args.run, &args.checkpoint, args.data.as_deref(), dev.clone())?;
     let all = trainer.data.all(&dev)?;
     let sd = &trainer.data.preparation.standardiser;
@@ -155,7 +157,7 @@ pub fn report(args: &EvalArgs, figures: bool) -> Result<()> {
 
 /// Draws Figure 5 of a QM9 run.
 pub fn plot(args: &EvalArgs) -> Result<()> {
-    let dev = device();
+    let dev = device()?;
     let trainer = SmilesTrainer::load(&args.run, &args.checkpoint, args.data.as_deref(), dev.clone())?;
     let all = trainer.data.all(&dev)?;
     for f in qm9_figures(&trainer.model, &all, &trainer.data.preparation.standardiser, &args.run)? {

@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use clap::{Args, ValueEnum};
 use indicatif::MultiProgress;
 
+use super::device::device;
 use super::qm9::warn_unused_auxiliary;
-use super::train::{device, progress_bar};
+use super::train::progress_bar;
 use crate::data::spiral;
 use crate::error::{Error, Result};
 use crate::eval::evaluate;
@@ -201,7 +202,7 @@ fn write_tables<T: serde::Serialize>(out: &Path, md: &str, rows: &T) -> Result<(
 }
 
 fn qm9(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
-    let dev = device();
+    let dev = device()?;
     let mut source = String::new();
     let (mut tasks, mut reused) = (Vec::new(), Vec::new());
     for kind in ROWS {
@@ -233,7 +234,7 @@ fn qm9(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
     }
     announce(&tasks, &reused);
     train_all(&tasks, args.jobs, |task, position| {
-        let dev = device();
+        let dev = device()?;
         let mut trainer = if task.resume {
             SmilesTrainer::resume(&task.dir, Some(task.iterations), dev)?
         } else {
@@ -257,7 +258,7 @@ fn qm9(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
 }
 
 fn spiral(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
-    let dev = device();
+    let dev = device()?;
     let (test, source) = spiral::test_set(args.test.as_deref())?;
     // The five models (built-in defaults where a file is missing), then the variants whose
     // configuration is present.
@@ -292,7 +293,7 @@ fn spiral(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
     }
     announce(&tasks, &reused);
     train_all(&tasks, args.jobs, |task, position| {
-        let dev = device();
+        let dev = device()?;
         let mut trainer = if task.resume {
             Trainer::resume(&task.dir, Some(task.iterations), dev)?
         } else {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::device::{describe, device};
 use crate::data::spiral;
 use crate::error::{Error, Result};
 use crate::eval::figures::spiral_figures;
@@ -64,16 +65,6 @@ pub struct EvalArgs {
     pub json: bool,
 }
 
-/// The compute device: the first CUDA GPU when built with the `cuda` feature and one is
-/// present, else the CPU.
-pub fn device() -> candle_core::Device {
-    #[cfg(feature = "cuda")]
-    if let Ok(d) = candle_core::Device::new_cuda(0) {
-        return d;
-    }
-    candle_core::Device::Cpu
-}
-
 /// Runs `stib train`.
 pub fn train(args: &TrainArgs) -> Result<()> {
     let qm9 = match (&args.config, &args.out) {
@@ -84,7 +75,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     if qm9 {
         return super::qm9::train(args);
     }
-    let dev = device();
+    let dev = device()?;
     let mut trainer = if args.resume {
         let out = args.out.as_ref().ok_or_else(|| Error::invalid("--resume needs --out RUN_FOLDER"))?;
         if !out.join("last.json").exists() {
@@ -114,10 +105,11 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let out = args.out.clone().unwrap_or_else(|| default_run_dir(&trainer.config));
     let total = trainer.config.schedule.iterations;
     eprintln!(
-        "training {} for {} iterations (batch {}) into {}",
+        "training {} for {} iterations (batch {}) on {} into {}",
         trainer.model.kind.label(),
         total,
         trainer.config.schedule.batch,
+        describe(trainer.device()),
         out.display()
     );
     let bar = progress_bar(total, trainer.iteration);
@@ -166,7 +158,7 @@ pub fn default_run_dir(config: &Config) -> PathBuf {
 
 /// Evaluates a run on the test set, writes `metrics.json` and, with `figures`, the plots.
 fn report(args: &EvalArgs, figures: bool) -> Result<()> {
-    let dev = device();
+    let dev = device()?;
     let trainer = load_run(&args.run, &args.checkpoint, dev.clone())?;
     let (test, source) = spiral::test_set(args.test.as_deref())?;
     let metrics = evaluate(&trainer.model, &test, &dev, true)?;
@@ -217,7 +209,7 @@ pub fn plot(args: &EvalArgs) -> Result<()> {
     if super::qm9::is_qm9_run(&args.run) {
         return super::qm9::plot(args);
     }
-    let dev = device();
+    let dev = device()?;
     let trainer = load_run(&args.run, &args.checkpoint, dev.clone())?;
     let (test, _) = spiral::test_set(args.test.as_deref())?;
     for f in spiral_figures(&trainer.model, &test, &dev, &args.run)? {
