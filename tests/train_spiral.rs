@@ -285,7 +285,7 @@ fn bad_test_files_and_run_folders_are_clear_errors() {
 }
 
 /// `--device` picks where the networks run; a GPU named in a build without the `cuda`
-/// feature stops before anything is written, and the CPU is named in the training's first line.
+/// feature stops before anything is written, and a value that names no device is refused.
 #[cfg(not(feature = "cuda"))]
 #[test]
 fn a_named_gpu_without_the_cuda_feature_is_a_clear_error() {
