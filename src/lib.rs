@@ -23,6 +23,8 @@
 //! - [`cli`]: the `stib` command line.
 //! - [`error`]: the one error type.
 
+#![warn(missing_docs)]
+
 pub mod chem;
 pub mod cli;
 pub mod data;

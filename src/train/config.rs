@@ -176,8 +176,22 @@ impl LossConfig {
         if self.adversary_steps == 0 {
             return Err(Error::invalid("invalid configuration: loss.adversary_steps must be at least 1"));
         }
-        if !(self.prediction_weight >= 0.0 && self.prediction_weight.is_finite()) {
-            return Err(Error::invalid("invalid configuration: loss.prediction_weight must be a number >= 0"));
+        let weights = [
+            ("mi_weight", self.mi_weight),
+            ("adversary_scale", self.adversary_scale),
+            ("bijection_weight", self.bijection_weight),
+            ("conditional_kl_weight", self.conditional_kl_weight),
+            ("conditional_reconstruction_weight", self.conditional_reconstruction_weight),
+            ("pairwise_weight", self.pairwise_weight),
+            ("free_bits", self.free_bits),
+            ("prediction_weight", self.prediction_weight),
+        ];
+        // A negative weight turns a penalty into a reward (a negative MI weight trains the
+        // encoder to put y into Z0), and a NaN one poisons the first step; neither can be meant.
+        if let Some((name, w)) = weights.iter().find(|(_, w)| !(*w >= 0.0 && w.is_finite())) {
+            return Err(Error::invalid(format!(
+                "invalid configuration: loss.{name} must be a finite number >= 0, not {w}"
+            )));
         }
         Ok(())
     }
@@ -244,8 +258,12 @@ impl ScheduleConfig {
         if s.learning_rate_final < 0.0 || !s.learning_rate_final.is_finite() {
             return bad("schedule.learning_rate_final must be 0 (constant rate) or positive");
         }
-        if !(s.lambda_start > 0.0 && s.lambda_growth > 0.0) || s.lambda_every == 0 {
-            return bad("schedule.lambda_start and lambda_growth must be positive, lambda_every at least 1");
+        let positive = |v: f64| v > 0.0 && v.is_finite();
+        if !(positive(s.lambda_start) && positive(s.lambda_growth)) || s.lambda_every == 0 {
+            return bad("schedule.lambda_start and lambda_growth must be finite and positive, lambda_every at least 1");
+        }
+        if !(s.lambda_max >= 0.0 && s.lambda_max.is_finite()) {
+            return bad("schedule.lambda_max must be 0 (no limit) or positive");
         }
         if !(0.0..1.0).contains(&(s.weight_decay * s.learning_rate)) {
             return bad("schedule.weight_decay must be 0 or positive, and below 1 / learning_rate");
@@ -370,6 +388,12 @@ impl Config {
         if a.z1_dim == 0 && !self.model.kind.is_conditional() {
             return bad("model.z1_dim must be at least 1");
         }
+        if (a.x_dim, a.y_dim) != (2, 2) {
+            return bad(&format!(
+                "model.x_dim and model.y_dim must be 2, the spiral data's x and y (not {} and {})",
+                a.x_dim, a.y_dim
+            ));
+        }
         if self.validation.every == 0 || self.validation.size < 21 {
             return bad("validation.every must be at least 1 and validation.size at least 21 (KSG with k = 20)");
         }
@@ -465,5 +489,41 @@ mod tests {
             assert!(e.contains("clip_norm"), "{bad}: {e}");
         }
         assert_eq!(Config::from_toml("[schedule]\nclip_norm = 5.0\n").unwrap().schedule.clip_norm, 5.0);
+    }
+
+    #[test]
+    fn negative_or_non_finite_weights_and_lambdas_are_named() {
+        let weights = [
+            "mi_weight",
+            "adversary_scale",
+            "bijection_weight",
+            "conditional_kl_weight",
+            "conditional_reconstruction_weight",
+            "pairwise_weight",
+            "free_bits",
+            "prediction_weight",
+        ];
+        for key in weights {
+            for bad in ["-1.0", "nan", "inf"] {
+                let e = Config::from_toml(&format!("[loss]\n{key} = {bad}\n")).unwrap_err().to_string();
+                assert!(e.contains(&format!("loss.{key}")) && e.contains(">= 0"), "{key} = {bad}: {e}");
+            }
+            // Zero switches a term off and is allowed.
+            assert!(Config::from_toml(&format!("[loss]\n{key} = 0.0\n")).is_ok(), "{key} = 0");
+        }
+        for key in ["x_dim", "y_dim"] {
+            let e = Config::from_toml(&format!("[model]\n{key} = 3\n")).unwrap_err().to_string();
+            assert!(e.contains("x_dim and model.y_dim must be 2") && e.contains("not"), "{key}: {e}");
+        }
+        for (key, bad) in [
+            ("lambda_start", "inf"),
+            ("lambda_growth", "nan"),
+            ("lambda_start", "0.0"),
+            ("lambda_max", "-1.0"),
+            ("lambda_max", "inf"),
+        ] {
+            let e = Config::from_toml(&format!("[schedule]\n{key} = {bad}\n")).unwrap_err().to_string();
+            assert!(e.contains(key), "{key} = {bad}: {e}");
+        }
     }
 }
