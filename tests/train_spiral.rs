@@ -57,6 +57,24 @@ fn the_adversary_removes_information_about_y_from_z0_and_z0_moves_x_along_the_sy
     assert!(stib_gen.t.sd < 0.5 * plain_gen.t.sd, "STIB {:?} vs {:?}", stib_gen.t, plain_gen.t);
 }
 
+/// A generation larger than one decoding chunk decodes every code as one pass over all of them
+/// would, and the count is bounded.
+#[test]
+fn large_generations_decode_in_chunks_like_one_pass() {
+    use stib::eval::metrics::{to_array, to_tensor};
+    let t = Trainer::new(quick_config(ModelKind::Stib, 1), Device::Cpu).unwrap();
+    let n = 20_000;
+    let g = generate::spiral::generate(&t.model, [1.0, -2.0], n, Z0Sampling::Prior, 7, &Device::Cpu).unwrap();
+    assert_eq!((g.codes.nrows(), g.x.nrows(), g.t.len()), (n, n, n));
+    let whole = to_array(&t.model.decoder.forward(&to_tensor(&g.codes, &Device::Cpu).unwrap()).unwrap()).unwrap();
+    let worst = (&g.x - &whole).iter().fold(0.0f64, |m, d| m.max(d.abs()));
+    assert!(worst <= 1e-5, "chunked decoding differs from one pass by {worst}");
+    assert_ne!(g.x.row(0), g.x.row(n - 1));
+    let too_many = generate::MAX_SAMPLES + 1;
+    let e = generate::spiral::generate(&t.model, [1.0, -2.0], too_many, Z0Sampling::Prior, 7, &Device::Cpu);
+    assert!(e.unwrap_err().to_string().contains("--n must be between 1 and 1000000"));
+}
+
 /// The fused kernels train as candle's plain ops do: the same losses step by step, the same
 /// weights and the same validation metrics after a short run (the reference networks, 2 x 256,
 /// both the default and the reference's parameter split).

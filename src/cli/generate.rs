@@ -30,7 +30,7 @@ pub struct GenerateArgs {
     /// Spiral runs: the reference point as `x0,x1`.
     #[arg(long, value_name = "X0,X1", allow_hyphen_values = true)]
     pub x: Option<String>,
-    /// Number of codes to sample and decode per reference.
+    /// Number of codes to sample and decode per reference (at most 1,000,000).
     #[arg(long, default_value_t = 1000)]
     pub n: usize,
     /// Seed of every draw.

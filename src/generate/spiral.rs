@@ -59,6 +59,9 @@ pub struct SpiralGeneration {
     pub summary: SpiralSummary,
 }
 
+/// Codes decoded at once (a few MB of activations per hidden layer).
+const DECODE_CHUNK: usize = 8192;
+
 /// Generates `n` points from the reference `x` with `model` (STIB or STIB without
 /// adversary); every draw comes from `seed`.
 pub fn generate(
@@ -71,8 +74,12 @@ pub fn generate(
 ) -> Result<SpiralGeneration> {
     check_kind(model.kind)?;
     check_count(n)?;
-    if x.iter().any(|v| !v.is_finite()) {
-        return Err(Error::invalid(format!("--x must be two finite numbers, not {x:?}")));
+    // The networks run in f32: a larger value would enter them as infinity.
+    if x.iter().any(|v| !v.is_finite() || v.abs() > f32::MAX as f64) {
+        return Err(Error::invalid(format!(
+            "--x must be two finite numbers of at most {:e} in size, not {x:?}",
+            f32::MAX
+        )));
     }
     type Decoded = (Array2<f64>, Array2<f64>, Option<[f64; 2]>);
     let run = || -> candle_core::Result<Decoded> {
@@ -89,8 +96,14 @@ pub fn generate(
         };
         let codes = sample_codes(&reference, model.arch.z0_dim, n, sampling, data_codes.view(), &mut rng)
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-        let decoded = model.decoder.forward(&to_tensor(&codes, device)?)?;
-        Ok((codes, to_array(&decoded)?, predicted))
+        // In chunks, so that the hidden layers of a large `n` stay small.
+        let mut decoded = Array2::zeros((n, 2));
+        for start in (0..n).step_by(DECODE_CHUNK) {
+            let rows = ndarray::s![start..(start + DECODE_CHUNK).min(n), ..];
+            let x = model.decoder.forward(&to_tensor(&codes.slice(rows).to_owned(), device)?)?;
+            decoded.slice_mut(rows).assign(&to_array(&x)?);
+        }
+        Ok((codes, decoded, predicted))
     };
     let (codes, decoded, predicted_y) = run().map_err(|e| Error::Internal(format!("generation failed: {e}")))?;
     let t: Vec<f64> = decoded.rows().into_iter().map(|r| symmetry_coordinate(r[0], r[1])).collect();
