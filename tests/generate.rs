@@ -118,6 +118,7 @@ fn generated_molecules_pass_their_filters_and_figure6_is_written() {
     bad(&["--reference", "CCCl"], "token 'Cl' is not in the model's vocabulary");
     bad(&["--reference", "Cc1ccoc1"], "the model knows the tokens of its training SMILES");
     bad(&["--reference", REFERENCES[0], "--n", "0"], "--n must be between 1 and 1000000, not 0");
+    bad(&["--reference", REFERENCES[0], "--formula", "C7H10Q2"], "formula 'C7H10Q2': 'Q' is not an element");
     bad(&["--x", "1,2"], "this is a QM9 run");
     bad(&[], "--reference SMILES");
     bad(&["--reference", REFERENCES[0], "--z0", "around"], "needs --radius");

@@ -130,7 +130,18 @@ fn data_command_rejects_bad_sources_clearly() {
     assert_eq!(run.status.code(), Some(2), "{err}");
     assert!(err.contains("C1CC"), "{err}");
     assert!(!out.exists(), "nothing is written when the input is bad");
+    for (formula, says) in [("C2H6Q", "'Q' is not an element"), ("C3H8", "has the formula C3H8; nothing written")] {
+        let run = data_qm9(&f, &out, &["--formula", formula, "--skip-bad"]);
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{formula}: {err}");
+        assert!(!out.exists(), "{formula}: nothing is written");
+    }
     let run = data_qm9(&f, &out, &["--formula", "C2H6O", "--skip-bad"]);
     assert!(run.status.success());
+    assert_eq!(load(&out, false).unwrap().molecules.len(), 1);
+    // A formula in another order finds the same molecules, and the summary names it in Hill order.
+    let run = data_qm9(&f, &out, &["--formula", "CH3CH2OH", "--skip-bad"]);
+    assert!(String::from_utf8_lossy(&run.stdout).contains("kept 1 with formula C2H6O"));
     assert_eq!(load(&out, false).unwrap().molecules.len(), 1);
 }

@@ -46,6 +46,72 @@ fn formula_of(mol: &Molecule, smiles: &str) -> Result<String> {
     mol.molecular_formula().map_err(|e| Error::invalid(format!("no formula for '{smiles}': {e}")))
 }
 
+/// A formula as a user writes it (`C7H10O2`, `H10C7O2`, `CH3CH2OH`) in the Hill order that
+/// [`formula`] writes (carbon, hydrogen, then the other elements alphabetically; without carbon,
+/// all alphabetically; counts of 1 left out), so that the two compare as strings. Element
+/// symbols are checked by `cosmolkit` (an atom `[Xx]` must parse); a malformed formula is an
+/// error that says where.
+///
+/// ```
+/// assert_eq!(stib::chem::hill_formula("H10C7O2").unwrap(), "C7H10O2");
+/// assert_eq!(stib::chem::hill_formula("CH3CH2OH").unwrap(), "C2H6O");
+/// assert!(stib::chem::hill_formula("C7H10Q2").is_err());
+/// ```
+pub fn hill_formula(text: &str) -> Result<String> {
+    let bad = |why: String| Error::invalid(format!("formula '{text}': {why}"));
+    let chars: Vec<char> = text.trim().chars().collect();
+    if chars.is_empty() {
+        return Err(bad("empty".into()));
+    }
+    let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_uppercase() {
+            return Err(bad(format!("expected an element symbol at character {}, found '{}'", i + 1, chars[i])));
+        }
+        let start = i;
+        i += 1;
+        while i < chars.len() && chars[i].is_ascii_lowercase() {
+            i += 1;
+        }
+        let symbol: String = chars[start..i].iter().collect();
+        let digits_start = i;
+        while i < chars.len() && chars[i].is_ascii_digit() {
+            i += 1;
+        }
+        let digits: String = chars[digits_start..i].iter().collect();
+        let count = if digits.is_empty() {
+            1
+        } else {
+            match digits.parse::<u64>() {
+                Ok(n) if (1..=1_000_000).contains(&n) => n,
+                _ => return Err(bad(format!("the count of {symbol} must be between 1 and 1000000, not {digits}"))),
+            }
+        };
+        if !counts.contains_key(&symbol) && !is_valid(&format!("[{symbol}]")) {
+            return Err(bad(format!("'{symbol}' is not an element")));
+        }
+        *counts.entry(symbol).or_default() += count;
+    }
+    let mut hill = String::new();
+    let mut put = |symbol: &str, n: u64| {
+        hill.push_str(symbol);
+        if n > 1 {
+            hill.push_str(&n.to_string());
+        }
+    };
+    if let Some(c) = counts.remove("C") {
+        put("C", c);
+        if let Some(h) = counts.remove("H") {
+            put("H", h);
+        }
+    }
+    for (symbol, n) in counts {
+        put(&symbol, n);
+    }
+    Ok(hill)
+}
+
 /// An SVG depiction of the molecule.
 pub fn depict_svg(smiles: &str, width: u32, height: u32) -> Result<String> {
     let mol = parse(smiles)?;
@@ -65,5 +131,33 @@ mod tests {
         assert_ne!(canonical("OCC").unwrap(), canonical("COC").unwrap());
         assert!(depict_svg("CCO", 200, 200).unwrap().contains("<svg"));
         assert_eq!(canonical_and_formula("OCC").unwrap(), (canonical("CCO").unwrap(), "C2H6O".to_string()));
+    }
+
+    #[test]
+    fn formulas_are_written_in_the_order_formula_writes() {
+        for (smiles, written) in [
+            ("CC(C)(O)C1=CC=CO1", "O2C7H10"),
+            ("c1ccccc1Cl", "ClC6H5"),
+            ("c1ccccc1Br", "C6H5Br"),
+            ("O", "H2O"),
+            ("N", "NH3"),
+            ("[Na+].[Cl-]", "ClNa"),
+            ("OCC", "CH3CH2OH"),
+        ] {
+            assert_eq!(hill_formula(written).unwrap(), formula(smiles).unwrap(), "{written} for {smiles}");
+        }
+        assert_eq!(hill_formula(" C7H10O2 ").unwrap(), "C7H10O2");
+        for (bad, says) in [
+            ("", "empty"),
+            ("C7H10Q2", "'Q' is not an element"),
+            ("c7h10o2", "character 1"),
+            ("C7 H10", "character 3"),
+            ("C0H4", "between 1 and"),
+            ("C99999999999999999999", "between 1 and"),
+            ("Xx2", "'Xx' is not an element"),
+        ] {
+            let e = hill_formula(bad).unwrap_err().to_string();
+            assert!(e.contains(says) && e.contains(&format!("formula '{bad}'")), "{bad}: {e}");
+        }
     }
 }

@@ -53,6 +53,8 @@ pub fn run(args: &DataArgs) -> Result<()> {
 }
 
 fn qm9(args: &Qm9Args) -> Result<()> {
+    // Checked before the (slow) read; written as `formula` writes it, so H10C7O2 finds C7H10O2.
+    let formula = args.formula.as_deref().map(chem::hill_formula).transpose()?;
     let loaded = load(&args.from, args.skip_bad)?;
     for e in &loaded.skipped {
         eprintln!("warning: skipped: {e}");
@@ -61,7 +63,7 @@ fn qm9(args: &Qm9Args) -> Result<()> {
     let mut kept: Vec<&Molecule> = Vec::with_capacity(total);
     let mut unparsable = 0usize;
     for m in &loaded.molecules {
-        match &args.formula {
+        match &formula {
             None => kept.push(m),
             Some(want) => match chem::formula(&m.smiles) {
                 Ok(f) if &f == want => kept.push(m),
@@ -73,6 +75,12 @@ fn qm9(args: &Qm9Args) -> Result<()> {
                 Err(e) => return Err(e),
             },
         }
+    }
+    if let (Some(want), true) = (&formula, kept.is_empty()) {
+        return Err(Error::invalid(format!(
+            "none of the {total} molecules of {} has the formula {want}; nothing written",
+            args.from.display()
+        )));
     }
     let mut w = csv::Writer::from_writer(Vec::new());
     let internal = |e: csv::Error| Error::Internal(e.to_string());
@@ -91,7 +99,7 @@ fn qm9(args: &Qm9Args) -> Result<()> {
         "read {total} molecules ({} malformed records skipped, {unparsable} unparsable SMILES), kept {}{}, wrote {}",
         loaded.skipped.len(),
         kept.len(),
-        args.formula.as_ref().map(|f| format!(" with formula {f}")).unwrap_or_default(),
+        formula.map(|f| format!(" with formula {f}")).unwrap_or_default(),
         args.out.display()
     );
     Ok(())
