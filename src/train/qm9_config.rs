@@ -365,9 +365,10 @@ mod tests {
                 assert_eq!(c.schedule, Qm9Config::default().schedule);
             }
             if path.ends_with("stib-best.toml") {
-                // The default but for the three keys its comment names.
+                // The default but for the four keys its comment names.
                 let mut plain = Qm9Config::default();
                 (plain.architecture.z1_dim, plain.loss.prediction_weight, plain.auxiliary.batch) = (16, 4.5, 128);
+                plain.architecture.z0_dim = 8;
                 assert_eq!(c, plain);
             }
         }
