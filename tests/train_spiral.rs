@@ -285,6 +285,40 @@ fn bad_configurations_are_named_with_file_and_line() {
     assert!(!std::path::Path::new("/tmp/never-written").exists());
 }
 
+/// `--resume` continues a run with its own configuration: a `--config` or `--seed` that says
+/// otherwise is refused, naming what differs, before anything is trained; the run's own file
+/// and seed are accepted.
+#[test]
+fn a_resumed_run_refuses_another_configuration_or_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let (_d, own) =
+        temp_file("own.toml", "[model]\nhidden = 16\n[schedule]\nbatch = 20\n[validation]\nevery = 5\nsize = 100\n");
+    let (_d, other) =
+        temp_file("other.toml", "[model]\nhidden = 16\n[schedule]\nbatch = 30\n[validation]\nevery = 5\nsize = 100\n");
+    let own = own.to_str().unwrap();
+    let out = stib(&["train", "--config", own, "--out", r, "--iterations", "5"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let last = || std::fs::read_to_string(run.join("last.json")).unwrap();
+    let before = last();
+    for (extra, says) in [
+        (vec!["--config", other.to_str().unwrap()], "(in: schedule)"),
+        (vec!["--seed", "7"], "--seed differs"),
+        (vec!["--config", own, "--seed", "7"], "(in: seed)"),
+        (vec!["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/qm9/stib.toml")], "QM9 configuration"),
+    ] {
+        let out = stib(&[&["train", "--out", r, "--resume", "--iterations", "10"], &extra[..]].concat());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(says) && err.contains("--resume continues"), "{extra:?} should say {says}: {err}");
+        assert_eq!(last(), before, "{extra:?}: the run was not touched");
+    }
+    let out = stib(&["train", "--out", r, "--resume", "--iterations", "10", "--config", own, "--seed", "0"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_ne!(last(), before);
+}
+
 #[test]
 fn bad_test_files_and_run_folders_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();

@@ -21,6 +21,7 @@ use crate::eval::qm9_table::{self, Qm9Row};
 use crate::eval::table::{ROWS, Row, VARIANTS, markdown};
 use crate::model::ModelKind;
 use crate::train::checkpoint::write_atomic;
+use crate::train::config::differing_sections;
 use crate::train::qm9_config::Qm9Config;
 use crate::train::smiles_trainer::SmilesTrainer;
 use crate::train::trainer::{BEST, LAST};
@@ -169,18 +170,7 @@ fn kind_name(kind: ModelKind) -> String {
 /// longer schedule may change) and the data file (which `--data` may move) aside; otherwise
 /// this names the sections that differ.
 fn refuse_another_configuration<T: serde::Serialize>(dir: &Path, saved: &T, wanted: &T, file: &Path) -> Result<()> {
-    let table = |c: &T| -> Result<toml::Table> {
-        let mut t = toml::Table::try_from(c).map_err(|e| Error::Internal(e.to_string()))?;
-        for (section, key) in [("schedule", "iterations"), ("data", "path")] {
-            if let Some(toml::Value::Table(s)) = t.get_mut(section) {
-                s.remove(key);
-            }
-        }
-        Ok(t)
-    };
-    let (saved, wanted) = (table(saved)?, table(wanted)?);
-    let differing: Vec<&str> =
-        wanted.iter().filter(|(k, v)| saved.get(k.as_str()) != Some(v)).map(|(k, _)| k.as_str()).collect();
+    let differing = differing_sections(saved, wanted)?;
     if differing.is_empty() {
         return Ok(());
     }

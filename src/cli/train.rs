@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 use crate::eval::figures::spiral_figures;
 use crate::eval::{Metrics, evaluate};
 use crate::train::checkpoint::write_atomic;
-use crate::train::config::Experiment;
+use crate::train::config::{Experiment, differing_sections};
+use crate::train::qm9_config::Qm9Config;
 use crate::train::{Config, Event, Trainer, load_run};
 
 /// Arguments of `stib train`.
@@ -65,8 +66,60 @@ pub struct EvalArgs {
     pub json: bool,
 }
 
+/// A resumed run continues with the configuration it was started with. A `--config` or
+/// `--seed` given beside `--resume` must therefore describe that run (the number of iterations
+/// aside, which `--iterations` may extend); one that does not is an error naming what differs,
+/// rather than being ignored.
+fn check_resume_arguments(args: &TrainArgs) -> Result<()> {
+    let Some(out) = &args.out else { return Ok(()) };
+    let saved_path = out.join("config.toml");
+    if (args.config.is_none() && args.seed.is_none()) || !saved_path.exists() {
+        return Ok(());
+    }
+    let given = args.config.clone().unwrap_or_else(|| saved_path.clone());
+    let (run_kind, given_kind) = (Experiment::of_file(&saved_path)?, Experiment::of_file(&given)?);
+    let name = |e: Experiment| if e == Experiment::Qm9 { "QM9" } else { "spiral" };
+    if run_kind != given_kind {
+        return Err(Error::invalid(format!(
+            "{} is a {} configuration, but {} holds a {} run; --resume continues that run",
+            given.display(),
+            name(given_kind),
+            out.display(),
+            name(run_kind)
+        )));
+    }
+    let differing = match run_kind {
+        Experiment::Spiral => {
+            let mut wanted = Config::from_file(&given)?;
+            wanted.seed = args.seed.unwrap_or(wanted.seed);
+            differing_sections(&Config::from_file(&saved_path)?, &wanted)?
+        }
+        Experiment::Qm9 => {
+            let mut wanted = Qm9Config::from_file(&given)?;
+            wanted.seed = args.seed.unwrap_or(wanted.seed);
+            differing_sections(&Qm9Config::from_file(&saved_path)?, &wanted)?
+        }
+    };
+    if differing.is_empty() {
+        return Ok(());
+    }
+    let what = match &args.config {
+        Some(c) => format!("--config {}{}", c.display(), if args.seed.is_some() { " with --seed" } else { "" }),
+        None => "--seed".to_string(),
+    };
+    Err(Error::invalid(format!(
+        "{what} differs from the configuration of the run in {} (in: {}); --resume continues that run as it was \
+         started (only --iterations may change), so leave out --config and --seed, or train into another --out",
+        out.display(),
+        differing.join(", ")
+    )))
+}
+
 /// Runs `stib train`.
 pub fn train(args: &TrainArgs) -> Result<()> {
+    if args.resume {
+        check_resume_arguments(args)?;
+    }
     let qm9 = match (&args.config, &args.out) {
         (Some(config), _) if !args.resume => Experiment::of_file(config)? == Experiment::Qm9,
         (_, Some(out)) if args.resume => super::qm9::is_qm9_run(out),

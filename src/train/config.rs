@@ -401,6 +401,26 @@ impl Config {
     }
 }
 
+/// The top-level keys and sections in which two configurations differ, the number of
+/// iterations and the data file's path aside: a longer schedule or a moved data file continue
+/// the same run.
+pub fn differing_sections<T: Serialize>(a: &T, b: &T) -> Result<Vec<String>> {
+    let table = |c: &T| -> Result<toml::Table> {
+        let mut t = toml::Table::try_from(c).map_err(|e| Error::Internal(e.to_string()))?;
+        for (section, key) in [("schedule", "iterations"), ("data", "path")] {
+            if let Some(toml::Value::Table(s)) = t.get_mut(section) {
+                s.remove(key);
+            }
+        }
+        Ok(t)
+    };
+    let (a, b) = (table(a)?, table(b)?);
+    let mut keys: Vec<String> = a.keys().chain(b.keys()).cloned().collect();
+    keys.sort();
+    keys.dedup();
+    Ok(keys.into_iter().filter(|k| a.get(k) != b.get(k)).collect())
+}
+
 /// Reads a configuration file with `parse`, naming the file in its errors.
 pub fn read_file<T>(path: &Path, parse: impl FnOnce(&str) -> Result<T>) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
@@ -489,6 +509,18 @@ mod tests {
             assert!(e.contains("clip_norm"), "{bad}: {e}");
         }
         assert_eq!(Config::from_toml("[schedule]\nclip_norm = 5.0\n").unwrap().schedule.clip_norm, 5.0);
+    }
+
+    #[test]
+    fn differing_sections_ignore_the_iterations_only() {
+        let a = Config::default();
+        let mut b = a.clone();
+        b.schedule.iterations += 1000;
+        assert!(differing_sections(&a, &b).unwrap().is_empty());
+        b.schedule.batch += 1;
+        b.seed += 1;
+        b.loss.mi_weight = 1.0;
+        assert_eq!(differing_sections(&a, &b).unwrap(), ["loss", "schedule", "seed"]);
     }
 
     #[test]
