@@ -93,13 +93,11 @@ fn molecules_command(args: &GenerateArgs, sampling: Z0Sampling, out: &Path) -> R
     if args.references.is_empty() {
         return Err(Error::invalid("give at least one reference molecule with --reference SMILES"));
     }
-    // Written as the filter's formulas are, so that H10C7O2 keeps C7H10O2.
-    let formula = args.formula.as_deref().map(crate::chem::hill_formula).transpose()?;
     let dev = device()?;
     let trainer = SmilesTrainer::load(&args.run, &args.checkpoint, args.data.as_deref(), dev.clone())?;
     let context = molecules::Context::new(&trainer.model, &trainer.data)?;
     let mae = context.test_mae;
-    let options = GenerationOptions { n: args.n, sampling, formula, seed: args.seed };
+    let options = GenerationOptions { n: args.n, sampling, formula: args.formula.clone(), seed: args.seed };
     let generations = args
         .references
         .iter()

@@ -33,7 +33,7 @@ pub struct GenerationOptions {
     pub n: usize,
     /// Where Z0 comes from.
     pub sampling: Z0Sampling,
-    /// Formula to keep (default: the reference's).
+    /// Formula to keep, its elements in any order (default: the reference's).
     pub formula: Option<String>,
     /// Seed of every draw.
     pub seed: u64,
@@ -329,9 +329,11 @@ pub fn generate(
 ) -> Result<Generation> {
     check_kind(model.kind)?;
     check_count(options.n)?;
+    // Written as the filter's formulas are, so that H10C7O2 keeps C7H10O2.
+    let wanted = options.formula.as_deref().map(chem::hill_formula).transpose()?;
     let (known, test_mae) = (&context.known, context.test_mae);
     let reference = reference(model, smiles, data, known, device)?;
-    let formula = options.formula.clone().unwrap_or_else(|| reference.formula.clone());
+    let formula = wanted.unwrap_or_else(|| reference.formula.clone());
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let none = Array2::zeros((0, reference.code.len()));
     let train = if options.sampling == Z0Sampling::Data { context.train_codes(model, data)? } else { &none };
