@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::device::{describe, device};
 use super::train::{EvalArgs, TrainArgs, progress_bar};
 use crate::error::{Error, Result};
+use crate::eval::probe::MIN_CODES;
 use crate::eval::qm9_figures::qm9_figures;
 use crate::eval::qm9_metrics::{Qm9Metrics, evaluate_molecules, invariance_probe};
 use crate::train::Event;
@@ -72,6 +73,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     }
     let config_file = args.config.clone().unwrap_or_else(|| out.join("config.toml"));
     warn_unused_auxiliary(&trainer.config.auxiliary, &config_file);
+    warn_batch_above_split(trainer.config.schedule.batch, trainer.data.train.len(), &config_file);
     let bar = progress_bar(total, trainer.iteration());
     let mut last_val = String::new();
     trainer.train(|event| match event {
@@ -114,7 +116,15 @@ pub fn report(args: &EvalArgs, figures: bool) -> Result<()> {
     let all = trainer.data.all(&dev)?;
     let sd = &trainer.data.preparation.standardiser;
     let mut m = evaluate_molecules(&trainer.model, &trainer.data.test, sd, Some(&all))?;
-    m.probe_bits = Some(invariance_probe(&trainer.model, &trainer.data.train, &trainer.data.test, sd)?);
+    m.probe_bits = invariance_probe(&trainer.model, &trainer.data.train, &trainer.data.test, sd)?;
+    if m.probe_bits.is_none() {
+        eprintln!(
+            "note: the probe needs at least {MIN_CODES} training and {MIN_CODES} test molecules, and the split has {} and {}; \
+             its column is left empty (more molecules, or a larger data.test_fraction)",
+            trainer.data.train.len(),
+            trainer.data.test.len()
+        );
+    }
     let json = serde_json::json!({
         "model": trainer.model.kind.label(),
         "checkpoint": args.checkpoint,
@@ -169,6 +179,17 @@ pub fn plot(args: &EvalArgs) -> Result<()> {
 /// Whether the run folder holds a QM9 run (its configuration says `experiment = "qm9"`).
 pub fn is_qm9_run(dir: &Path) -> bool {
     Experiment::of_file(&dir.join("config.toml")).is_ok_and(|e| e == Experiment::Qm9)
+}
+
+/// Warns, naming the configuration `file`, when `schedule.batch` is larger than the training
+/// split: every batch is then the whole split, in a new order each epoch.
+fn warn_batch_above_split(batch: usize, train: usize, file: &Path) {
+    if batch > train {
+        eprintln!(
+            "warning: {}: schedule.batch is {batch}, more than the {train} training molecules, so every batch is the whole training split",
+            file.display()
+        );
+    }
 }
 
 /// Warns, naming the configuration `file`, when `[auxiliary]` keys are set while `batch` is 0

@@ -239,7 +239,7 @@ fn qm9(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
         let all = best.data.all(&dev)?;
         let sd = &best.data.preparation.standardiser;
         let mut metrics = evaluate_molecules(&best.model, &best.data.test, sd, Some(&all))?;
-        metrics.probe_bits = Some(invariance_probe(&best.model, &best.data.train, &best.data.test, sd)?);
+        metrics.probe_bits = invariance_probe(&best.model, &best.data.train, &best.data.test, sd)?;
         qm9_figures(&best.model, &all, sd, &dir)?;
         eprintln!("{}: {metrics:?}", kind.label());
         rows.push(Qm9Row::new(kind, best.iteration(), metrics));

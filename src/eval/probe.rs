@@ -25,6 +25,12 @@ use crate::model::mi_term::gaussian_ir;
 use crate::train::adam::Adam;
 use crate::train::alternating::{initialise, sorted_vars};
 
+/// The fewest codes the probe fits on, and the fewest it reads on. The Gaussian MI of a(Z0)
+/// and h(Y) read on n codes is undefined for n at most d_a + d_b (a singular correlation
+/// matrix) and biased up by about d_a d_b / 2n nats above that: for QM9's two targets, at
+/// most 0.1 nats from 20 codes.
+pub const MIN_CODES: usize = 20;
+
 /// How the probe is trained.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProbeOptions {
@@ -70,8 +76,8 @@ pub fn probe_mi(
     options: &ProbeOptions,
 ) -> Result<f64> {
     let n = z_fit.nrows();
-    if n < 4 || y_fit.nrows() != n || z_read.nrows() != y_read.nrows() || z_read.nrows() < 4 {
-        return Err(Error::invalid("the probe needs at least 4 codes with targets in each set"));
+    if n < MIN_CODES || y_fit.nrows() != n || z_read.nrows() != y_read.nrows() || z_read.nrows() < MIN_CODES {
+        return Err(Error::invalid(format!("the probe needs at least {MIN_CODES} codes with targets in each set")));
     }
     let run = || -> candle_core::Result<f64> {
         let dev = Device::Cpu;

@@ -12,7 +12,7 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{TABLE1_K, invariant_code, to_array};
-use super::probe::{ProbeOptions, probe_mi};
+use super::probe::{MIN_CODES, ProbeOptions, probe_mi};
 use crate::data::molecule_set::{MoleculeSet, Standardiser};
 use crate::error::{Error, Result};
 use crate::mi::{KsgOptions, ksg_with};
@@ -141,13 +141,17 @@ pub fn evaluate_molecules(
 
 /// The probe's Gaussian MI between Z0 (the whole code for the VAE) and the targets, in bits:
 /// a fresh adversary and bijection of the model's MLP sizes, trained on the codes of `fit`
-/// (the training split) and read on `read` (the test split).
+/// (the training split) and read on `read` (the test split). `None` when either set has fewer
+/// than [`MIN_CODES`] molecules, too few for a reading that means anything.
 pub fn invariance_probe(
     model: &SmilesModel,
     fit: &MoleculeSet,
     read: &MoleculeSet,
     standardiser: &Standardiser,
-) -> Result<f64> {
+) -> Result<Option<f64>> {
+    if fit.len().min(read.len()) < MIN_CODES {
+        return Ok(None);
+    }
     let code = |set: &MoleculeSet| -> Result<Array2<f64>> {
         let enc = encode_molecules(model, set, standardiser, false)?;
         Ok(invariant_code(model.kind, model.arch.z0_dim, &enc.z))
@@ -155,7 +159,7 @@ pub fn invariance_probe(
     let (z_fit, z_read) = (code(fit)?, code(read)?);
     let options =
         ProbeOptions { hidden: model.arch.mlp_hidden, depth: model.arch.mlp_depth, ..ProbeOptions::default() };
-    probe_mi(z_fit.view(), fit.y.view(), z_read.view(), read.y.view(), &options)
+    probe_mi(z_fit.view(), fit.y.view(), z_read.view(), read.y.view(), &options).map(Some)
 }
 
 /// MI_K(Z0; (gap, alpha)) in bits over `set` (whole code for the VAE).
