@@ -334,6 +334,25 @@ fn bad_test_files_and_run_folders_are_clear_errors() {
     let out = stib(&["eval", "--run", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a run folder"));
+
+    // A QM9 data file given to a spiral run, or a spiral test set to a QM9 run, is refused
+    // rather than ignored, before anything is trained or written.
+    for args in [
+        vec!["eval", "--run", run.to_str().unwrap(), "--data", "qm9.csv"],
+        vec!["plot", "--run", run.to_str().unwrap(), "--data", "qm9.csv"],
+        vec!["encode", "--run", run.to_str().unwrap(), "--data", "qm9.csv"],
+        vec!["train", "--data", "qm9.csv", "--out", "/nonexistent/run"],
+    ] {
+        let out = stib(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("--data qm9.csv is for QM9 runs"), "{args:?}: {err}");
+    }
+    let qm9 = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/qm9/stib.toml");
+    let out = stib(&["train", "--config", qm9, "--test", "spiral.csv", "--out", "/nonexistent/run"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--test spiral.csv is for spiral runs"), "{err}");
 }
 
 /// `--device` picks where the networks run; a GPU named in a build without the `cuda`

@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::device::device;
 use super::qm9::is_qm9_run;
-use super::train::check_run;
+use super::train::{check_data_arguments, check_run};
 use crate::data::spiral;
 use crate::error::Result;
 use crate::eval::codes::{CodeTable, molecule_codes, spiral_codes};
@@ -40,6 +40,7 @@ pub struct EncodeArgs {
 /// Runs `stib encode`.
 pub fn run(args: &EncodeArgs) -> Result<()> {
     check_run(&args.run)?;
+    check_data_arguments(is_qm9_run(&args.run), args.data.as_deref(), args.test.as_deref())?;
     let dev = device()?;
     let (table, source): (CodeTable, String) = if is_qm9_run(&args.run) {
         let t = SmilesTrainer::load(&args.run, &args.checkpoint, args.data.as_deref(), dev.clone())?;

@@ -74,8 +74,10 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         }
         molecules_command(args, sampling, &out)
     } else {
-        if !args.references.is_empty() || args.formula.is_some() {
-            return Err(Error::invalid("this is a spiral run: give the reference point with --x X0,X1"));
+        if !args.references.is_empty() || args.formula.is_some() || args.data.is_some() {
+            return Err(Error::invalid(
+                "this is a spiral run: give the reference point with --x X0,X1 (--reference, --formula and --data are for QM9 runs)",
+            ));
         }
         spiral_command(args, sampling, &out)
     }

@@ -66,6 +66,23 @@ pub struct EvalArgs {
     pub json: bool,
 }
 
+/// `--data` names a QM9 data file and `--test` a spiral test set; each given for the other
+/// experiment would be silently ignored, so it is an error instead.
+pub(super) fn check_data_arguments(qm9: bool, data: Option<&Path>, test: Option<&Path>) -> Result<()> {
+    match (qm9, data, test) {
+        (true, _, Some(test)) => Err(Error::invalid(format!(
+            "--test {} is for spiral runs: a QM9 run is evaluated on the test split of its data file (--data)",
+            test.display()
+        ))),
+        (false, Some(data), _) => Err(Error::invalid(format!(
+            "--data {} is for QM9 runs (configurations with experiment = \"qm9\"): the spiral data are \
+             generated, and --test names the test set",
+            data.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// A resumed run continues with the configuration it was started with. A `--config` or
 /// `--seed` given beside `--resume` must therefore describe that run (the number of iterations
 /// aside, which `--iterations` may extend); one that does not is an error naming what differs,
@@ -125,6 +142,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         (_, Some(out)) if args.resume => super::qm9::is_qm9_run(out),
         _ => false,
     };
+    check_data_arguments(qm9, args.data.as_deref(), args.test.as_deref())?;
     if qm9 {
         return super::qm9::train(args);
     }
@@ -250,6 +268,7 @@ fn print_table(label: &str, iteration: u64, source: &str, m: &Metrics) {
 /// Runs `stib eval`.
 pub fn eval(args: &EvalArgs) -> Result<()> {
     check_run(&args.run)?;
+    check_data_arguments(super::qm9::is_qm9_run(&args.run), args.data.as_deref(), args.test.as_deref())?;
     if super::qm9::is_qm9_run(&args.run) {
         return super::qm9::report(args, false);
     }
@@ -259,6 +278,7 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
 /// Runs `stib plot`.
 pub fn plot(args: &EvalArgs) -> Result<()> {
     check_run(&args.run)?;
+    check_data_arguments(super::qm9::is_qm9_run(&args.run), args.data.as_deref(), args.test.as_deref())?;
     if super::qm9::is_qm9_run(&args.run) {
         return super::qm9::plot(args);
     }
