@@ -277,7 +277,12 @@ fn bad_configurations_are_named_with_file_and_line() {
     let out = stib(&["train", "--config", f.to_str().unwrap(), "--out", "/tmp/never-written"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("schedule.iterations must be at least 1"), "{err}");
+    assert!(err.contains("none.toml: invalid configuration: schedule.iterations must be at least 1"), "{err}");
+    let (_d, f) = temp_file("qm9.toml", "experiment = \"qm9\"\n[schedule]\nbatch = 2\n");
+    let out = stib(&["train", "--config", f.to_str().unwrap(), "--out", "/tmp/never-written"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("qm9.toml: invalid configuration: schedule.batch must be at least 3"), "{err}");
     let out = stib(&["train", "--iterations", "0", "--out", "/tmp/never-written"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");

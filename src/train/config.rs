@@ -426,6 +426,8 @@ pub fn read_file<T>(path: &Path, parse: impl FnOnce(&str) -> Result<T>) -> Resul
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
     parse(&text).map_err(|e| match e {
         Error::Data { line, message, .. } => Error::Data { path: path.to_path_buf(), line, message },
+        // A value the checks refuse (a field, not a line): name the file.
+        Error::InvalidInput(message) => Error::InvalidInput(format!("{}: {message}", path.display())),
         other => other,
     })
 }
