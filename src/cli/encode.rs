@@ -40,9 +40,10 @@ pub struct EncodeArgs {
 /// Runs `stib encode`.
 pub fn run(args: &EncodeArgs) -> Result<()> {
     check_run(&args.run)?;
-    check_data_arguments(is_qm9_run(&args.run), args.data.as_deref(), args.test.as_deref())?;
+    let qm9 = is_qm9_run(&args.run);
+    check_data_arguments(qm9, args.data.as_deref(), args.test.as_deref())?;
     let dev = device()?;
-    let (table, source): (CodeTable, String) = if is_qm9_run(&args.run) {
+    let (table, source): (CodeTable, String) = if qm9 {
         let t = SmilesTrainer::load(&args.run, &args.checkpoint, args.data.as_deref(), dev.clone())?;
         let all = t.data.all(&dev)?;
         let prep = &t.data.preparation;

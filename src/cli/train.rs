@@ -268,8 +268,9 @@ fn print_table(label: &str, iteration: u64, source: &str, m: &Metrics) {
 /// Runs `stib eval`.
 pub fn eval(args: &EvalArgs) -> Result<()> {
     check_run(&args.run)?;
-    check_data_arguments(super::qm9::is_qm9_run(&args.run), args.data.as_deref(), args.test.as_deref())?;
-    if super::qm9::is_qm9_run(&args.run) {
+    let qm9 = super::qm9::is_qm9_run(&args.run);
+    check_data_arguments(qm9, args.data.as_deref(), args.test.as_deref())?;
+    if qm9 {
         return super::qm9::report(args, false);
     }
     report(args, false)
@@ -278,8 +279,9 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
 /// Runs `stib plot`.
 pub fn plot(args: &EvalArgs) -> Result<()> {
     check_run(&args.run)?;
-    check_data_arguments(super::qm9::is_qm9_run(&args.run), args.data.as_deref(), args.test.as_deref())?;
-    if super::qm9::is_qm9_run(&args.run) {
+    let qm9 = super::qm9::is_qm9_run(&args.run);
+    check_data_arguments(qm9, args.data.as_deref(), args.test.as_deref())?;
+    if qm9 {
         return super::qm9::plot(args);
     }
     let dev = device()?;
