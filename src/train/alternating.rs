@@ -108,7 +108,7 @@ impl Alternating {
         let lr = schedule.learning_rate_at(self.iteration);
         self.main_opt.lr = lr;
         if let Some(opt) = self.adversary_opt.as_mut() {
-            opt.lr = lr;
+            opt.lr = lr * schedule.adversary_learning_rate_scale;
         }
     }
 

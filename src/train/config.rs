@@ -150,6 +150,11 @@ pub struct LossConfig {
     /// batch, as the reference). On one small batch, several steps fit that batch's chance
     /// correlations; fresh batches make the adversary learn what Z0 holds about y in general.
     pub adversary_fresh_batches: bool,
+    /// Size of each adversary step's own batch (0: the main step's `schedule.batch`). Only
+    /// with `adversary_fresh_batches`. The Gaussian MI term read on n codes has a sampling
+    /// spread of about 1/sqrt(n); a larger batch gives the adversary a steadier signal at the
+    /// cost of one encoder pass over it (no decoder pass).
+    pub adversary_batch: usize,
 }
 
 impl Default for LossConfig {
@@ -165,16 +170,31 @@ impl Default for LossConfig {
             mi_on_mean: false,
             adversary_steps: 1,
             adversary_fresh_batches: false,
+            adversary_batch: 0,
             prediction_weight: 1.0,
         }
     }
 }
 
 impl LossConfig {
+    /// Rows in each adversary step's own batch, given the main step's `main` rows.
+    pub fn adversary_batch_or(&self, main: usize) -> usize {
+        if self.adversary_batch > 0 { self.adversary_batch } else { main }
+    }
+
     /// Rejects settings that cannot train.
     pub fn check(&self) -> Result<()> {
         if self.adversary_steps == 0 {
             return Err(Error::invalid("invalid configuration: loss.adversary_steps must be at least 1"));
+        }
+        if self.adversary_batch != 0 && !self.adversary_fresh_batches {
+            return Err(Error::invalid(
+                "invalid configuration: loss.adversary_batch needs loss.adversary_fresh_batches = true \
+                 (without it the adversary steps reuse the main step's batch)",
+            ));
+        }
+        if self.adversary_batch == 1 || self.adversary_batch == 2 {
+            return Err(Error::invalid("invalid configuration: loss.adversary_batch must be 0 or at least 3"));
         }
         let weights = [
             ("mi_weight", self.mi_weight),
@@ -239,6 +259,10 @@ pub struct ScheduleConfig {
     /// and the paper's setup) does not clip. Each validation's `train.grad_norm` in
     /// `history.jsonl` shows the norms a run meets.
     pub clip_norm: f64,
+    /// The adversary step's Adam rate as a multiple of the main step's, at every iteration (1,
+    /// as the reference, where both steps share one rate). Below 1 the adversary follows the
+    /// encoder more slowly.
+    pub adversary_learning_rate_scale: f64,
 }
 
 impl ScheduleConfig {
@@ -273,6 +297,9 @@ impl ScheduleConfig {
         }
         if !(s.clip_norm >= 0.0 && s.clip_norm.is_finite()) {
             return bad("schedule.clip_norm must be 0 (no clipping) or positive");
+        }
+        if !positive(s.adversary_learning_rate_scale) {
+            return bad("schedule.adversary_learning_rate_scale must be finite and positive");
         }
         if !(0.0..1.0).contains(&s.ema_decay) {
             return bad("schedule.ema_decay must be 0 (no average) or between 0 and 1");
@@ -311,6 +338,7 @@ impl Default for ScheduleConfig {
             weight_decay_networks: Vec::new(),
             ema_decay: 0.0,
             clip_norm: 0.0,
+            adversary_learning_rate_scale: 1.0,
         }
     }
 }
@@ -499,6 +527,17 @@ mod tests {
         assert!(e.contains("batch"), "{e}");
         let e = Config::from_toml("[loss]\nadversary_steps = 0\n").unwrap_err().to_string();
         assert!(e.contains("adversary_steps"), "{e}");
+        let e = Config::from_toml("[loss]\nadversary_batch = 256\n").unwrap_err().to_string();
+        assert!(e.contains("adversary_batch needs loss.adversary_fresh_batches"), "{e}");
+        let e =
+            Config::from_toml("[loss]\nadversary_fresh_batches = true\nadversary_batch = 2\n").unwrap_err().to_string();
+        assert!(e.contains("adversary_batch must be 0 or at least 3"), "{e}");
+        let c = Config::from_toml("[loss]\nadversary_fresh_batches = true\nadversary_batch = 256\n").unwrap();
+        assert_eq!((c.loss.adversary_batch_or(128), LossConfig::default().adversary_batch_or(128)), (256, 128));
+        for bad in ["0", "-0.5", "nan"] {
+            let e = Config::from_toml(&format!("[schedule]\nadversary_learning_rate_scale = {bad}\n")).unwrap_err();
+            assert!(e.to_string().contains("adversary_learning_rate_scale must be finite and positive"), "{e}");
+        }
         let e = Config::from_toml("[loss]\nprediction_weight = -1.0\n").unwrap_err().to_string();
         assert!(e.contains("prediction_weight"), "{e}");
         for bad in ["1.0", "-0.5", "nan"] {

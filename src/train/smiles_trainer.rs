@@ -254,9 +254,12 @@ impl SmilesTrainer {
 
     /// Positions in the training split of the batch of iteration `it`: epochs are seeded
     /// permutations (the last partial batch of an epoch is dropped). Stream 0 feeds the main
-    /// step; stream j > 0, an independent permutation, the adversary's j-th fresh batch.
+    /// step; stream j > 0, an independent permutation, the adversary's j-th fresh batch (of
+    /// `loss.adversary_batch` rows when that is set).
     fn batch_rows(&self, it: u64, stream: u64) -> Vec<u32> {
-        self.rows_of(self.data.train.len(), self.config.schedule.batch, it, stream)
+        let c = &self.config;
+        let batch = if stream > 0 { c.loss.adversary_batch_or(c.schedule.batch) } else { c.schedule.batch };
+        self.rows_of(self.data.train.len(), batch, it, stream)
     }
 
     /// Batch `it` of `batch` rows from seeded permutations of `0..n`, on stream `stream`.

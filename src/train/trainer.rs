@@ -158,9 +158,10 @@ impl Trainer {
         let y = to_tensor(&batch.y, &self.device).map_err(internal)?;
         let c = &self.config;
         let fresh = if c.loss.adversary_fresh_batches && self.opt.has_adversary() { c.loss.adversary_steps } else { 0 };
+        let adversary_n = c.loss.adversary_batch_or(n);
         let mut adversary_batches = Vec::with_capacity(fresh);
         for _ in 0..fresh {
-            let b = spiral::sample(&mut self.rng, n);
+            let b = spiral::sample(&mut self.rng, adversary_n);
             let pair = (to_tensor(&b.x, &self.device), to_tensor(&b.y, &self.device));
             adversary_batches.push((pair.0.map_err(internal)?, pair.1.map_err(internal)?));
         }
@@ -272,5 +273,38 @@ mod tests {
         assert!(t.validate().unwrap().mi_bits.is_some_and(|b| b.is_finite() && b > 0.0));
         t.config.validation.mi = false;
         assert!(t.validate().unwrap().mi_bits.is_none());
+    }
+
+    /// The largest change of any adversary or bijection weight over `steps` iterations.
+    fn adversary_movement(c: Config, steps: usize) -> f32 {
+        let mut t = Trainer::new(c, Device::Cpu).unwrap();
+        let owned = |t: &Trainer| -> Vec<(String, Vec<f32>)> {
+            let mut w: Vec<_> = t.opt.weights().into_iter().filter(|(n, _)| n.starts_with("adversary")).collect();
+            w.sort_by(|a, b| a.0.cmp(&b.0));
+            w.into_iter().map(|(n, w)| (n, w.flatten_all().unwrap().to_vec1::<f32>().unwrap())).collect()
+        };
+        let before = owned(&t);
+        assert!(!before.is_empty());
+        for _ in 0..steps {
+            t.step().unwrap();
+        }
+        let after = owned(&t);
+        before
+            .iter()
+            .zip(&after)
+            .flat_map(|(b, a)| b.1.iter().zip(&a.1).map(|(x, y)| (x - y).abs()))
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn the_adversary_rate_scale_slows_the_adversary_alone() {
+        let mut c = Config::default();
+        c.model.hidden = 8;
+        c.schedule.batch = 64;
+        let full = adversary_movement(c.clone(), 3);
+        c.schedule.adversary_learning_rate_scale = 0.1;
+        let tenth = adversary_movement(c, 3);
+        // Adam's steps are about the learning rate each, whatever the gradient's scale.
+        assert!(full > 0.0 && (0.05..0.2).contains(&(tenth / full)), "moved {full} at full rate, {tenth} at a tenth");
     }
 }
