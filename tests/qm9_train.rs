@@ -94,8 +94,8 @@ fn bad_qm9_configs_and_data_are_named() {
     assert!(err.contains("bad.csv:32") && err.contains("C[C@@H"), "{err}");
 }
 
-/// A data set of 40 molecules trains end to end: the batch larger than its 32 training
-/// molecules is named in a warning, and the probe, which needs 20 test molecules, is left
+/// A data set of 40 molecules trains end to end: the main and adversary batches larger than
+/// its 32 training molecules are named in warnings, and the probe, which needs 20 test molecules, is left
 /// empty with a note instead of failing the run after training.
 #[test]
 fn a_tiny_data_set_trains_and_reports_what_it_cannot_measure() {
@@ -104,7 +104,7 @@ fn a_tiny_data_set_trains_and_reports_what_it_cannot_measure() {
         std::fs::read_to_string(data.join("qm9_c7o2h10.csv")).unwrap().lines().take(41).map(String::from).collect();
     let (dir, file) = temp_file("tiny.csv", &(csv.join("\n") + "\n"));
     let config = "experiment = \"qm9\"\n[architecture]\nconv_channels = [16]\ndense = 32\ngru_hidden = 32\n\
-                  mlp_hidden = 16\n[schedule]\niterations = 2\nbatch = 64\n";
+                  mlp_hidden = 16\n[schedule]\niterations = 2\nbatch = 64\n[loss]\nadversary_batch = 512\n";
     let cfg = dir.path().join("tiny.toml");
     std::fs::write(&cfg, config).unwrap();
     let run = dir.path().join("run");
@@ -122,6 +122,7 @@ fn a_tiny_data_set_trains_and_reports_what_it_cannot_measure() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("tiny.toml: schedule.batch is 64, more than the 32 training molecules"), "{err}");
+    assert!(err.contains("tiny.toml: loss.adversary_batch is 512, more than the 32 training molecules"), "{err}");
     assert!(
         err.contains("the probe needs at least 20 training and 20 test molecules, and the split has 32 and 4"),
         "{err}"

@@ -275,16 +275,16 @@ mod tests {
         assert!(t.validate().unwrap().mi_bits.is_none());
     }
 
-    /// The largest change of any adversary or bijection weight over `steps` iterations.
-    fn adversary_movement(c: Config, steps: usize) -> f32 {
+    /// The largest change of any weight whose name starts with `prefix` over `steps` iterations.
+    fn movement(c: Config, prefix: &str, steps: usize) -> f32 {
         let mut t = Trainer::new(c, Device::Cpu).unwrap();
         let owned = |t: &Trainer| -> Vec<(String, Vec<f32>)> {
-            let mut w: Vec<_> = t.opt.weights().into_iter().filter(|(n, _)| n.starts_with("adversary")).collect();
+            let mut w: Vec<_> = t.opt.weights().into_iter().filter(|(n, _)| n.starts_with(prefix)).collect();
             w.sort_by(|a, b| a.0.cmp(&b.0));
             w.into_iter().map(|(n, w)| (n, w.flatten_all().unwrap().to_vec1::<f32>().unwrap())).collect()
         };
         let before = owned(&t);
-        assert!(!before.is_empty());
+        assert!(!before.is_empty(), "no weight named {prefix}*");
         for _ in 0..steps {
             t.step().unwrap();
         }
@@ -301,10 +301,13 @@ mod tests {
         let mut c = Config::default();
         c.model.hidden = 8;
         c.schedule.batch = 64;
-        let full = adversary_movement(c.clone(), 3);
-        c.schedule.adversary_learning_rate_scale = 0.1;
-        let tenth = adversary_movement(c, 3);
+        let mut slow = c.clone();
+        slow.schedule.adversary_learning_rate_scale = 0.1;
+        let (full, tenth) = (movement(c.clone(), "adversary", 3), movement(slow.clone(), "adversary", 3));
         // Adam's steps are about the learning rate each, whatever the gradient's scale.
         assert!(full > 0.0 && (0.05..0.2).contains(&(tenth / full)), "moved {full} at full rate, {tenth} at a tenth");
+        // The main step comes first in an iteration, so its first step cannot see the scale.
+        let (main_full, main_slow) = (movement(c, "encoder", 1), movement(slow, "encoder", 1));
+        assert!(main_full > 0.0 && main_full == main_slow, "the encoder moved {main_full} and {main_slow}");
     }
 }
