@@ -11,7 +11,7 @@ use crate::eval::qm9_figures::qm9_figures;
 use crate::eval::qm9_metrics::{Qm9Metrics, evaluate_molecules, invariance_probe};
 use crate::train::Event;
 use crate::train::checkpoint::write_atomic;
-use crate::train::config::{Experiment, LossConfig, ScheduleConfig};
+use crate::train::config::Experiment;
 use crate::train::qm9_config::{AuxiliaryConfig, Qm9Config};
 use crate::train::smiles_trainer::SmilesTrainer;
 
@@ -73,7 +73,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     }
     let config_file = args.config.clone().unwrap_or_else(|| out.join("config.toml"));
     warn_unused_auxiliary(&trainer.config.auxiliary, &config_file);
-    warn_batch_above_split(&trainer.config.schedule, &trainer.config.loss, trainer.data.train.len(), &config_file);
+    warn_batch_above_split(&trainer.config, trainer.data.train.len(), &config_file);
     let bar = progress_bar(total, trainer.iteration());
     let mut last_val = String::new();
     trainer.train(|event| match event {
@@ -184,11 +184,9 @@ pub fn is_qm9_run(dir: &Path) -> bool {
 /// Warns, naming the configuration `file`, when `schedule.batch` (or `loss.adversary_batch`,
 /// where the adversary steps draw their own) is larger than the training split: every such
 /// batch is then the whole split, in a new order each epoch.
-fn warn_batch_above_split(schedule: &ScheduleConfig, loss: &LossConfig, train: usize, file: &Path) {
-    let mut batches = vec![("schedule.batch", schedule.batch)];
-    if loss.adversary_fresh_batches && loss.adversary_batch > 0 {
-        batches.push(("loss.adversary_batch", loss.adversary_batch));
-    }
+fn warn_batch_above_split(config: &Qm9Config, train: usize, file: &Path) {
+    // The configuration's check refuses an adversary_batch without fresh batches, and 0 means none.
+    let batches = [("schedule.batch", config.schedule.batch), ("loss.adversary_batch", config.loss.adversary_batch)];
     for (key, batch) in batches.into_iter().filter(|&(_, b)| b > train) {
         eprintln!(
             "warning: {}: {key} is {batch}, more than the {train} training molecules, so every such batch is the whole training split",
