@@ -95,8 +95,8 @@ fn bad_qm9_configs_and_data_are_named() {
 }
 
 /// A data set of 40 molecules trains end to end: the main and adversary batches larger than
-/// its 32 training molecules are named in warnings, and the probe, which needs 20 test molecules, is left
-/// empty with a note instead of failing the run after training.
+/// its 32 training molecules are named in warnings, and the probe, which needs 20 test
+/// molecules, is left empty with a note instead of failing the run after training.
 #[test]
 fn a_tiny_data_set_trains_and_reports_what_it_cannot_measure() {
     let Some(data) = data_dir("a_tiny_data_set_trains_and_reports_what_it_cannot_measure") else { return };
