@@ -66,6 +66,11 @@ impl Adam {
         self.decayed = self.params.iter().map(|(name, _)| weight_decay > 0.0 && decays(name)).collect();
     }
 
+    /// Sets beta1, the decay of the running mean of the gradient (0.9 by default).
+    pub fn set_beta1(&mut self, beta1: f64) {
+        self.beta1 = beta1;
+    }
+
     /// Number of steps taken.
     pub fn steps(&self) -> u64 {
         self.step
@@ -225,7 +230,8 @@ mod tests {
     /// The norm is that of all gradients as one vector, and a scaled step is the step on the
     /// scaled gradient: once Adam has settled, a spike of 100 times the usual gradient moves the
     /// weights about 3.2 times as far as a usual step (m takes a tenth of it, the root of v a
-    /// third), and the spike scaled down to the usual norm as far as a usual step.
+    /// third), and the spike scaled down to the usual norm as far as a usual step. With beta1
+    /// 0.5, m takes half of the spike, and it moves the weights about 15 learning rates.
     #[test]
     fn gradient_norm_and_scaled_steps() {
         let dev = Device::Cpu;
@@ -236,10 +242,11 @@ mod tests {
             ((a + (b.as_tensor() * 12.0).unwrap().sum_all().unwrap()).unwrap() * k).unwrap()
         };
         for kernels in [Kernels::Fused, Kernels::Plain] {
-            let step_after_settling = |scale: f64| {
+            let step_after_settling = |scale: f64, beta1: f64| {
                 let a = Var::from_vec(vec![1f32, 2.0], 2, &dev).unwrap();
                 let b = Var::from_vec(vec![0.5f32], 1, &dev).unwrap();
                 let mut opt = Adam::new(vec![("a".into(), a.clone()), ("b".into(), b.clone())], 0.01, kernels).unwrap();
+                opt.set_beta1(beta1);
                 for _ in 0..3000 {
                     let grads = loss(&a, &b, 1.0).backward().unwrap();
                     assert!((opt.gradient_norm(&grads).unwrap() - 13.0).abs() < 1e-9);
@@ -251,9 +258,13 @@ mod tests {
                 opt.step_scaled(&spike, scale).unwrap();
                 f64::from((before - a.as_tensor().to_vec1::<f32>().unwrap()[0]).abs()) / 0.01
             };
-            let (spike, clipped) = (step_after_settling(1.0), step_after_settling(0.01));
+            let (spike, clipped) = (step_after_settling(1.0, 0.9), step_after_settling(0.01, 0.9));
             assert!((3.1..3.3).contains(&spike), "{kernels:?}: the spike moved {spike} learning rates");
             assert!((clipped - 1.0).abs() < 0.05, "{kernels:?}: the clipped spike moved {clipped}");
+            // m = 0.5 * 100 g + 0.5 g = 50.5 g against 10.9 g, over the same sqrt(v) of 3.39 g
+            // (0.001 * 100^2 + 0.999 * 0.95, bias-corrected by 0.95): 14.9 steps against 3.2.
+            let light = step_after_settling(1.0, 0.5);
+            assert!((14.7..15.1).contains(&light), "{kernels:?}: with beta1 0.5 the spike moved {light}");
         }
     }
 }

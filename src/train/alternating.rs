@@ -73,6 +73,7 @@ impl Alternating {
         let (main_vars, adversary_vars) = split_parameters(&varmap, reference_split);
         let lr = schedule.learning_rate;
         let mut main_opt = Adam::new(main_vars, lr, kernels).map_err(internal)?;
+        main_opt.set_beta1(schedule.adam_beta1);
         let networks = &schedule.weight_decay_networks;
         main_opt.set_weight_decay(schedule.weight_decay, |name| {
             networks.is_empty() || networks.iter().any(|n| n == network(name))
@@ -80,7 +81,9 @@ impl Alternating {
         let adversary_opt = if adversary_vars.is_empty() {
             None
         } else {
-            Some(Adam::new(adversary_vars, lr, kernels).map_err(internal)?)
+            let mut opt = Adam::new(adversary_vars, lr, kernels).map_err(internal)?;
+            opt.set_beta1(schedule.adversary_adam_beta1);
+            Some(opt)
         };
         let average = if schedule.ema_decay > 0.0 {
             Some(WeightAverage::new(sorted_vars(&varmap), schedule.ema_decay).map_err(internal)?)

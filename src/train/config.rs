@@ -263,6 +263,13 @@ pub struct ScheduleConfig {
     /// as the reference, where both steps share one rate). Below 1 the adversary follows the
     /// encoder more slowly.
     pub adversary_learning_rate_scale: f64,
+    /// Adam's beta1 (the decay of its running mean of the gradient) in the main step; 0.9, the
+    /// usual value and the reference's. Lower values follow the gradient more closely, as
+    /// adversarial training often uses (0.5) against the oscillation of a two-player game; on
+    /// the spiral it did not steady STIB (README, "Table 1, artificial experiment").
+    pub adam_beta1: f64,
+    /// Adam's beta1 in the adversary step (0.9, as the reference).
+    pub adversary_adam_beta1: f64,
 }
 
 impl ScheduleConfig {
@@ -300,6 +307,9 @@ impl ScheduleConfig {
         }
         if !positive(s.adversary_learning_rate_scale) {
             return bad("schedule.adversary_learning_rate_scale must be finite and positive");
+        }
+        if !((0.0..1.0).contains(&s.adam_beta1) && (0.0..1.0).contains(&s.adversary_adam_beta1)) {
+            return bad("schedule.adam_beta1 and adversary_adam_beta1 must be at least 0 and below 1");
         }
         if !(0.0..1.0).contains(&s.ema_decay) {
             return bad("schedule.ema_decay must be 0 (no average) or between 0 and 1");
@@ -339,6 +349,8 @@ impl Default for ScheduleConfig {
             ema_decay: 0.0,
             clip_norm: 0.0,
             adversary_learning_rate_scale: 1.0,
+            adam_beta1: 0.9,
+            adversary_adam_beta1: 0.9,
         }
     }
 }
@@ -537,6 +549,13 @@ mod tests {
         for bad in ["0", "-0.5", "nan"] {
             let e = Config::from_toml(&format!("[schedule]\nadversary_learning_rate_scale = {bad}\n")).unwrap_err();
             assert!(e.to_string().contains("adversary_learning_rate_scale must be finite and positive"), "{e}");
+        }
+        for (key, bad) in [("adam_beta1", "1.0"), ("adversary_adam_beta1", "-0.1"), ("adam_beta1", "nan")] {
+            let e = Config::from_toml(&format!("[schedule]\n{key} = {bad}\n")).unwrap_err().to_string();
+            assert!(
+                e.contains("adam_beta1 and adversary_adam_beta1 must be at least 0 and below 1"),
+                "{key} {bad}: {e}"
+            );
         }
         let e = Config::from_toml("[loss]\nprediction_weight = -1.0\n").unwrap_err().to_string();
         assert!(e.contains("prediction_weight"), "{e}");
