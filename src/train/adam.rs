@@ -261,8 +261,9 @@ mod tests {
             let (spike, clipped) = (step_after_settling(1.0, 0.9), step_after_settling(0.01, 0.9));
             assert!((3.1..3.3).contains(&spike), "{kernels:?}: the spike moved {spike} learning rates");
             assert!((clipped - 1.0).abs() < 0.05, "{kernels:?}: the clipped spike moved {clipped}");
-            // m = 0.5 * 100 g + 0.5 g = 50.5 g against 10.9 g, over the same sqrt(v) of 3.39 g
-            // (0.001 * 100^2 + 0.999 * 0.95, bias-corrected by 0.95): 14.9 steps against 3.2.
+            // m = 0.5 * 100 g + 0.5 g = 50.5 g against 10.9 g, over the same sqrt(v) = 3.39 g
+            // (v = (0.001 * 100^2 + 0.999 * 0.95) g^2 over the bias correction 0.95): 14.9
+            // learning rates against 3.2.
             let light = step_after_settling(1.0, 0.5);
             assert!((14.7..15.1).contains(&light), "{kernels:?}: with beta1 0.5 the spike moved {light}");
         }
