@@ -143,6 +143,12 @@ pub struct LossConfig {
     /// Weight of the prediction error mse_y against the reconstruction error (1, as the
     /// reference).
     pub prediction_weight: f64,
+    /// Weight of each target's squared error inside mse_y, in the data's order of targets
+    /// (the spiral's two coordinates of y; QM9's gap, then alpha), for the main step and any
+    /// auxiliary prediction; empty (the default): every target weighs 1, as the reference.
+    /// The prediction weight multiplies them all. Logs and `history.jsonl` keep the plain
+    /// mse_y of the data's batch.
+    pub target_weights: Vec<f64>,
     /// Adversary steps per iteration (1, as the reference). More let the adversary keep up
     /// with an encoder that learns to hide y from it.
     pub adversary_steps: usize,
@@ -172,6 +178,7 @@ impl Default for LossConfig {
             adversary_fresh_batches: false,
             adversary_batch: 0,
             prediction_weight: 1.0,
+            target_weights: Vec::new(),
         }
     }
 }
@@ -211,6 +218,28 @@ impl LossConfig {
         if let Some((name, w)) = weights.iter().find(|(_, w)| !(*w >= 0.0 && w.is_finite())) {
             return Err(Error::invalid(format!(
                 "invalid configuration: loss.{name} must be a finite number >= 0, not {w}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Rejects `target_weights` that do not give one finite weight of at least 0 to each of
+    /// the data's `targets` targets (an empty list is the default: all 1).
+    pub fn check_target_weights(&self, targets: usize) -> Result<()> {
+        let w = &self.target_weights;
+        if w.is_empty() {
+            return Ok(());
+        }
+        if w.len() != targets {
+            return Err(Error::invalid(format!(
+                "invalid configuration: loss.target_weights has {} weights, but the data have {targets} targets \
+                 (one weight each, in the data's order; leave it out to weigh each 1)",
+                w.len()
+            )));
+        }
+        if let Some(v) = w.iter().find(|v| !(**v >= 0.0 && v.is_finite())) {
+            return Err(Error::invalid(format!(
+                "invalid configuration: loss.target_weights must be finite numbers >= 0, not {v}"
             )));
         }
         Ok(())
@@ -436,6 +465,7 @@ impl Config {
                 a.x_dim, a.y_dim
             ));
         }
+        self.loss.check_target_weights(a.y_dim)?;
         if self.validation.every == 0 || self.validation.size < 21 {
             return bad("validation.every must be at least 1 and validation.size at least 21 (KSG with k = 20)");
         }
@@ -605,6 +635,11 @@ mod tests {
             // Zero switches a term off and is allowed.
             assert!(Config::from_toml(&format!("[loss]\n{key} = 0.0\n")).is_ok(), "{key} = 0");
         }
+        let e = Config::from_toml("[loss]\ntarget_weights = [1.0]\n").unwrap_err().to_string();
+        assert!(e.contains("loss.target_weights has 1 weights, but the data have 2 targets"), "{e}");
+        let e = Config::from_toml("[loss]\ntarget_weights = [1.0, -2.0]\n").unwrap_err().to_string();
+        assert!(e.contains("loss.target_weights must be finite numbers >= 0, not -2"), "{e}");
+        assert_eq!(Config::from_toml("[loss]\ntarget_weights = [0.0, 3.0]\n").unwrap().loss.target_weights, [0.0, 3.0]);
         for key in ["x_dim", "y_dim"] {
             let e = Config::from_toml(&format!("[model]\n{key} = 3\n")).unwrap_err().to_string();
             assert!(e.contains("x_dim and model.y_dim must be 2") && e.contains("not"), "{key}: {e}");

@@ -9,7 +9,8 @@
 //! Adversary step, over adversary + bijection (STIB only):
 //!   -3000 (ir - 0.01 bi),  bi = mean ||h^-1(h(y)) - y||^2, with Z0 held fixed.
 //!
-//! rec_x is the squared error of x for vectors and the token cross-entropy for SMILES. With
+//! rec_x is the squared error of x for vectors and the token cross-entropy for SMILES; mse_y
+//! sums the targets' squared errors, each times its `target_weights` entry (1 by default). With
 //! `free_bits` > 0 each latent dimension's KL counts as at least that many nats (the cure for
 //! posterior collapse of the SMILES decoder).
 
@@ -73,7 +74,11 @@ pub fn main_loss<M: Networks>(
             let y_hat = model.predict(&z)?.ok_or_else(|| candle_core::Error::Msg("no predictor".into()))?;
             let mse_y = sum_squared_error(&y_hat, y)?;
             stats.mse_y = scalar(&mse_y)?;
-            let mut fit = (&rec_x + (&mse_y * weights.prediction_weight)?)?;
+            let weighted = match target_scales(weights, y)? {
+                Some(s) => sum_squared_error(&y_hat.broadcast_mul(&s)?, &y.broadcast_mul(&s)?)?,
+                None => mse_y,
+            };
+            let mut fit = (&rec_x + (weighted * weights.prediction_weight)?)?;
             if let Some((adversary, bijection)) = model.adversary() {
                 let code = if weights.mi_on_mean { &posterior.mu } else { &z };
                 // The main step never trains the bijection (h(y) is a constant here) and trains
@@ -93,7 +98,7 @@ pub fn main_loss<M: Networks>(
 
 /// The loss of auxiliary molecules: KL + lambda (rec_x + w_y mse), where mse is the squared
 /// prediction error of the targets that `predict` (a 0/1 mask over the targets, shape
-/// (1, targets)) selects, or KL + lambda rec_x without it; the CVAE and CVIB with their own
+/// (1, targets)) selects, each weighted by its `target_weights` entry, or KL + lambda rec_x without it; the CVAE and CVIB with their own
 /// weights, 0.1 KL + lambda 2 rec_x. No MI term. Returns the loss, rec_x and mse.
 pub fn auxiliary_loss<M: Networks>(
     model: &M,
@@ -111,13 +116,29 @@ pub fn auxiliary_loss<M: Networks>(
     }
     let (fit, mse_value) = match (predict, model.predict(&z)?) {
         (Some(mask), Some(y_hat)) => {
-            let mse = sum_squared_error(&y_hat.broadcast_mul(mask)?, &y.broadcast_mul(mask)?)?;
+            let mask = match target_scales(weights, y)? {
+                Some(s) => mask.broadcast_mul(&s)?,
+                None => mask.clone(),
+            };
+            let mse = sum_squared_error(&y_hat.broadcast_mul(&mask)?, &y.broadcast_mul(&mask)?)?;
             let mse_value = scalar(&mse)?;
             ((rec_x + (mse * weights.prediction_weight)?)?, mse_value)
         }
         _ => (rec_x, 0.0),
     };
     Ok(((kl + (fit * lambda)?)?, rec_value, mse_value))
+}
+
+/// The square roots of `loss.target_weights` as a (1, targets) row of `y`'s type, which
+/// scale prediction and target alike so that their squared error is weighted by target;
+/// `None` when no weights are set (each target weighs 1).
+fn target_scales(weights: &LossConfig, y: &Tensor) -> Result<Option<Tensor>> {
+    let w = &weights.target_weights;
+    if w.is_empty() {
+        return Ok(None);
+    }
+    let roots: Vec<f64> = w.iter().map(|v| v.sqrt()).collect();
+    Ok(Some(Tensor::from_vec(roots, (1, w.len()), y.device())?.to_dtype(y.dtype())?))
 }
 
 /// What every objective starts from: the posterior of `x`, a code sampled with noise `eps`,
@@ -240,6 +261,41 @@ mod tests {
                 let added = lambda * w.prediction_weight * mse;
                 assert!((loss - plain - added).abs() < 1e-4 * loss.abs(), "{kind:?}: {loss} - {plain} against {added}");
             }
+        }
+    }
+
+    /// `target_weights` weigh each target's squared error in the main step's loss (and in the
+    /// auxiliary molecules', on top of the mask), while `mse_y` stays the plain sum.
+    #[test]
+    fn target_weights_weigh_each_targets_squared_error() {
+        let dev = Device::Cpu;
+        let (x, y) =
+            (Tensor::randn(0f32, 1.0, (32, 2), &dev).unwrap(), Tensor::randn(0f32, 1.0, (32, 2), &dev).unwrap());
+        let lambda = 10.0;
+        for kind in [ModelKind::Stib, ModelKind::Vae] {
+            let vm = VarMap::new();
+            let arch = Architecture { hidden: 16, ..Architecture::default() };
+            let model = SpiralModel::new(kind, arch, VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+            let eps = Tensor::randn(0f32, 1.0, (32, model.latent_dim()), &dev).unwrap();
+            let weights =
+                |t: &[f64]| LossConfig { prediction_weight: 3.0, target_weights: t.to_vec(), ..LossConfig::default() };
+            let main = |t: &[f64]| main_loss(&model, &weights(t), &x, &y, &eps, lambda, false).unwrap().1;
+            let (none, first, second, both, plain) =
+                (main(&[0.0, 0.0]), main(&[1.0, 0.0]), main(&[0.0, 1.0]), main(&[2.0, 0.5]), main(&[]));
+            // Each target's squared error, read off the loss: lambda 3 mse_j.
+            let per_target = |s: StepStats| (s.main - none.main) / (lambda * 3.0);
+            let (m0, m1) = (per_target(first), per_target(second));
+            assert!(m0 > 0.0 && m1 > 0.0, "{kind:?}: {m0} {m1}");
+            let close = |a: f64, b: f64| (a - b).abs() < 1e-4 * a.abs().max(b.abs());
+            assert!(close(m0 + m1, plain.mse_y), "{kind:?}: {m0} + {m1} against {}", plain.mse_y);
+            assert!(close(per_target(both), 2.0 * m0 + 0.5 * m1), "{kind:?}: {both:?}");
+            assert!(close(plain.main, main(&[1.0, 1.0]).main), "{kind:?}: no weights weigh each 1");
+            for s in [none, first, both] {
+                assert_eq!(s.mse_y, plain.mse_y, "{kind:?}: the logged mse_y is the plain sum");
+            }
+            let mask = Tensor::from_vec(vec![1f32, 1.0], (1, 2), &dev).unwrap();
+            let aux = |t: &[f64]| auxiliary_loss(&model, &weights(t), &x, &y, &eps, lambda, Some(&mask)).unwrap().2;
+            assert!(close(aux(&[2.0, 0.0]), 2.0 * m0), "{kind:?}: {} against 2 x {m0}", aux(&[2.0, 0.0]));
         }
     }
 }

@@ -306,6 +306,7 @@ impl Qm9Config {
         }
         self.schedule.check()?;
         self.loss.check()?;
+        self.loss.check_target_weights(TARGETS.len())?;
         let a = &self.architecture;
         if a.z0_dim == 0 || a.dense == 0 || a.gru_hidden == 0 || a.gru_layers == 0 || a.mlp_hidden == 0 {
             return bad("architecture sizes must be at least 1");
@@ -493,6 +494,21 @@ mod tests {
         assert!(with("cvib", "[]").is_ok());
         let e = with("stib", "\"gap\"").unwrap_err().to_string();
         assert!(e.contains(":6") && e.contains("sequence"), "a string where a list belongs: {e}");
+    }
+
+    #[test]
+    fn target_weights_give_one_finite_weight_to_each_target() {
+        let with = |w: &str| Qm9Config::from_toml(&format!("experiment = \"qm9\"\n[loss]\ntarget_weights = {w}\n"));
+        assert_eq!(with("[1.5, 0.5]").unwrap().loss.target_weights, [1.5, 0.5]);
+        assert!(with("[]").unwrap().loss.target_weights.is_empty());
+        for bad in ["[2.0]", "[1.0, 1.0, 1.0]"] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains("loss.target_weights") && e.contains("2 targets"), "{bad}: {e}");
+        }
+        for bad in ["[1.0, -1.0]", "[nan, 1.0]", "[1.0, inf]"] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains("loss.target_weights must be finite numbers >= 0"), "{bad}: {e}");
+        }
     }
 
     #[test]
