@@ -232,8 +232,8 @@ impl LossConfig {
         }
         if w.len() != targets {
             return Err(Error::invalid(format!(
-                "invalid configuration: loss.target_weights has {} weights, but the data have {targets} targets \
-                 (one weight each, in the data's order; leave it out to weigh each 1)",
+                "invalid configuration: loss.target_weights needs one weight for each of the data's {targets} \
+                 targets, in their order, not {} (leave it out to weigh each 1)",
                 w.len()
             )));
         }
@@ -636,7 +636,8 @@ mod tests {
             assert!(Config::from_toml(&format!("[loss]\n{key} = 0.0\n")).is_ok(), "{key} = 0");
         }
         let e = Config::from_toml("[loss]\ntarget_weights = [1.0]\n").unwrap_err().to_string();
-        assert!(e.contains("loss.target_weights has 1 weights, but the data have 2 targets"), "{e}");
+        assert!(e.contains("loss.target_weights needs one weight for each of the data's 2 targets"), "{e}");
+        assert!(e.contains("not 1"), "{e}");
         let e = Config::from_toml("[loss]\ntarget_weights = [1.0, -2.0]\n").unwrap_err().to_string();
         assert!(e.contains("loss.target_weights must be finite numbers >= 0, not -2"), "{e}");
         assert_eq!(Config::from_toml("[loss]\ntarget_weights = [0.0, 3.0]\n").unwrap().loss.target_weights, [0.0, 3.0]);

@@ -98,8 +98,9 @@ pub fn main_loss<M: Networks>(
 
 /// The loss of auxiliary molecules: KL + lambda (rec_x + w_y mse), where mse is the squared
 /// prediction error of the targets that `predict` (a 0/1 mask over the targets, shape
-/// (1, targets)) selects, each weighted by its `target_weights` entry, or KL + lambda rec_x without it; the CVAE and CVIB with their own
-/// weights, 0.1 KL + lambda 2 rec_x. No MI term. Returns the loss, rec_x and mse.
+/// (1, targets)) selects, each times its `target_weights` entry, or KL + lambda rec_x
+/// without it; the CVAE and CVIB with their own weights, 0.1 KL + lambda 2 rec_x. No MI
+/// term. Returns the loss, rec_x and mse.
 pub fn auxiliary_loss<M: Networks>(
     model: &M,
     weights: &LossConfig,

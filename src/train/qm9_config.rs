@@ -373,6 +373,12 @@ mod tests {
                 (plain.architecture.z0_dim, plain.loss.adversary_batch) = (8, 512);
                 assert_eq!(c, plain);
             }
+            if path.ends_with("stib-best-gap.toml") {
+                // stib-best.toml with the gap weighted three times alpha, and nothing else.
+                let mut best = Qm9Config::from_file(&dir.join("stib-best.toml")).unwrap();
+                best.loss.target_weights = vec![1.5, 0.5];
+                assert_eq!(c, best);
+            }
         }
         for kind in [ModelKind::Vae, ModelKind::StibNoAdversary, ModelKind::Cvae, ModelKind::Cvib, ModelKind::Stib] {
             assert!(kinds.contains(&kind), "no config for {kind:?}");
@@ -503,7 +509,7 @@ mod tests {
         assert!(with("[]").unwrap().loss.target_weights.is_empty());
         for bad in ["[2.0]", "[1.0, 1.0, 1.0]"] {
             let e = with(bad).unwrap_err().to_string();
-            assert!(e.contains("loss.target_weights") && e.contains("2 targets"), "{bad}: {e}");
+            assert!(e.contains("loss.target_weights needs one weight for each of the data's 2 targets"), "{bad}: {e}");
         }
         for bad in ["[1.0, -1.0]", "[nan, 1.0]", "[1.0, inf]"] {
             let e = with(bad).unwrap_err().to_string();
