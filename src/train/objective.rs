@@ -12,7 +12,8 @@
 //! rec_x is the squared error of x for vectors and the token cross-entropy for SMILES; mse_y
 //! sums the targets' squared errors, each times its `target_weights` entry (1 by default). With
 //! `free_bits` > 0 each latent dimension's KL counts as at least that many nats (the cure for
-//! posterior collapse of the SMILES decoder).
+//! posterior collapse of the SMILES decoder). With `mi_noise_fixed` the main step's MI term
+//! reads the usual sample but trains the mean code alone, not the noise scale log_sigma.
 
 use candle_core::{Result, Tensor};
 
@@ -80,7 +81,15 @@ pub fn main_loss<M: Networks>(
             };
             let mut fit = (&rec_x + (weighted * weights.prediction_weight)?)?;
             if let Some((adversary, bijection)) = model.adversary() {
-                let code = if weights.mi_on_mean { &posterior.mu } else { &z };
+                let fixed_noise;
+                let code = if weights.mi_on_mean {
+                    &posterior.mu
+                } else if weights.mi_noise_fixed {
+                    fixed_noise = (&posterior.mu + (posterior.log_sigma.detach().exp()? * eps)?)?;
+                    &fixed_noise
+                } else {
+                    &z
+                };
                 // The main step never trains the bijection (h(y) is a constant here) and trains
                 // the adversary's first layer only with `reference_split`.
                 let y_tilde = bijection.forward(y)?.detach();
@@ -226,6 +235,35 @@ mod tests {
         assert_eq!(ir(true, &e1), ir(true, &e2));
         assert_eq!(ir(true, &e1).0, ir(true, &e1).1);
         assert_ne!(ir(false, &e1).0, ir(false, &e2).0);
+    }
+
+    /// With `mi_noise_fixed` the main step's MI term reads the same sample (same loss), moves
+    /// the mean as before, but no longer moves log_sigma: its gradient there is that of the
+    /// loss without the MI term.
+    #[test]
+    fn mi_noise_fixed_keeps_the_mi_term_off_the_noise_scale() {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let arch = Architecture { hidden: 16, ..Architecture::default() };
+        let model = SpiralModel::new(ModelKind::Stib, arch, VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (64, 2), &dev).unwrap();
+        let y = (x.narrow(1, 0, 1).unwrap().broadcast_as((64, 2)).unwrap() * 2.0).unwrap();
+        let eps = Tensor::randn(0f32, 1.0, (64, 3), &dev).unwrap();
+        let vars = vm.data().lock().unwrap().clone();
+        let grads = |w: LossConfig| {
+            let (loss, stats) = main_loss(&model, &w, &x, &y, &eps, 10.0, false).unwrap();
+            let g = loss.backward().unwrap();
+            let read = |name: &str| g.get(&vars[name]).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            (stats.main, read("log_sigma"), read("encoder.0.weight"))
+        };
+        let plain = grads(LossConfig::default());
+        let fixed = grads(LossConfig { mi_noise_fixed: true, ..LossConfig::default() });
+        let without = grads(LossConfig { mi_weight: 0.0, ..LossConfig::default() });
+        assert_eq!(plain.0, fixed.0);
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(p, q)| (p - q).abs() <= 1e-4 * (1.0 + p.abs()));
+        assert!(close(&fixed.1, &without.1), "{:?} vs {:?}", fixed.1, without.1);
+        assert!(!close(&plain.1, &without.1), "the MI term should move log_sigma without the option");
+        assert!(close(&fixed.2, &plain.2));
     }
 
     /// The mask picks which targets' squared error joins the auxiliary loss, weighted by

@@ -222,6 +222,10 @@ impl Trainer {
             Selection::Last => true,
             Selection::Both => m.mae_x <= best.mae_x && y_ok(|a, b| a <= b),
             Selection::Sum => m.mae_x + m.mae_y.unwrap_or(0.0) < best.mae_x + best.mae_y.unwrap_or(0.0),
+            Selection::SumMi => {
+                let score = |m: &Metrics| m.mae_x + m.mae_y.unwrap_or(0.0) + m.mi_bits.unwrap_or(0.0);
+                score(m) < score(best)
+            }
         }
     }
 
@@ -273,6 +277,28 @@ mod tests {
         assert!(t.validate().unwrap().mi_bits.is_some_and(|b| b.is_finite() && b > 0.0));
         t.config.validation.mi = false;
         assert!(t.validate().unwrap().mi_bits.is_none());
+    }
+
+    /// `sum` ranks checkpoints by MAE(X) + MAE(Y) alone, `sum-mi` (the default) adds the
+    /// validation MI in bits, and a configuration cannot ask for `sum-mi` without measuring
+    /// the MI.
+    #[test]
+    fn sum_mi_selection_weighs_the_mi_with_the_two_maes() {
+        let mut c = Config::default();
+        c.model.hidden = 8;
+        c.validation.size = 200;
+        let kept = Metrics { mae_x: 0.03, mae_y: Some(0.45), mi_bits: Some(0.30) };
+        let less_mi = Metrics { mae_x: 0.04, mae_y: Some(0.45), mi_bits: Some(0.25) };
+        c.validation.selection = Selection::Sum;
+        let mut t = Trainer::new(c.clone(), Device::Cpu).unwrap();
+        t.best = Some(kept);
+        assert!(!t.is_better(&less_mi));
+        t.config.validation.selection = Selection::SumMi;
+        assert!(t.is_better(&less_mi));
+        assert!(!t.is_better(&Metrics { mi_bits: Some(0.295), ..less_mi }));
+        c.validation.selection = Selection::SumMi;
+        c.validation.mi = false;
+        assert!(c.check().unwrap_err().to_string().contains("validation.mi"));
     }
 
     /// The largest change of any weight whose name starts with `prefix` over `steps` iterations.
