@@ -306,8 +306,9 @@ pub struct ScheduleConfig {
     /// the spiral it did not steady STIB (README, "Table 1, artificial experiment").
     pub adam_beta1: f64,
     /// Adam's beta1 in the adversary step (0.9, as the reference). On the spiral with the
-    /// reference split, 0.5 lowered MI_K(Z0; Y) a little: 0.25-0.31 bits over five seeds, mean
-    /// 0.29, against 0.30 with each of three seeds at 0.9 (README).
+    /// reference split and checkpoints on the two MAEs, 0.5 lowered MI_K(Z0; Y) a little
+    /// (0.25-0.31 bits over five seeds, mean 0.29, against 0.30 with each of three seeds at
+    /// 0.9); with the default three-cell rule the two are level (README).
     pub adversary_adam_beta1: f64,
 }
 
