@@ -142,10 +142,11 @@ pub struct LossConfig {
     pub mi_on_mean: bool,
     /// In the main step, read the MI term on a sample whose noise scale is held fixed: the
     /// term trains the encoder's mean but not log_sigma (false: it trains both, as the
-    /// reference). Without it the encoder can lower the term by raising Z0's noise, which
-    /// blurs what Z0 holds about x while the mean, where Table 1 measures the MI, keeps y.
-    /// On the spiral with the paper's split it left the adversary behind with two seeds of
-    /// three (README, "Table 1, artificial experiment"), so it stays off.
+    /// reference; `mi_on_mean`, which reads no noise at all, takes precedence). Without it
+    /// the encoder can lower the term by raising Z0's noise, which blurs what Z0 holds about
+    /// x while the mean, where Table 1 measures the MI, keeps y. On the spiral with the
+    /// paper's split it left the adversary behind with two seeds of three (README, "Table 1,
+    /// artificial experiment"), so it stays off.
     pub mi_noise_fixed: bool,
     /// Weight of the prediction error mse_y against the reconstruction error (1, as the
     /// reference).

@@ -85,7 +85,8 @@ pub fn main_loss<M: Networks>(
                 let code = if weights.mi_on_mean {
                     &posterior.mu
                 } else if weights.mi_noise_fixed {
-                    fixed_noise = (&posterior.mu + (posterior.log_sigma.detach().exp()? * eps)?)?;
+                    let held = Posterior { mu: posterior.mu.clone(), log_sigma: posterior.log_sigma.detach() };
+                    fixed_noise = held.sample(eps)?;
                     &fixed_noise
                 } else {
                     &z

@@ -218,14 +218,15 @@ impl Trainer {
             (Some(a), Some(b)) => cmp(a, b),
             _ => true,
         };
+        // MAE(X) + MAE(Y), plus the MI in bits when `with_mi`.
+        let score = |m: &Metrics, with_mi: bool| {
+            m.mae_x + m.mae_y.unwrap_or(0.0) + if with_mi { m.mi_bits.unwrap_or(0.0) } else { 0.0 }
+        };
         match self.config.validation.selection {
             Selection::Last => true,
             Selection::Both => m.mae_x <= best.mae_x && y_ok(|a, b| a <= b),
-            Selection::Sum => m.mae_x + m.mae_y.unwrap_or(0.0) < best.mae_x + best.mae_y.unwrap_or(0.0),
-            Selection::SumMi => {
-                let score = |m: &Metrics| m.mae_x + m.mae_y.unwrap_or(0.0) + m.mi_bits.unwrap_or(0.0);
-                score(m) < score(best)
-            }
+            Selection::Sum => score(m, false) < score(best, false),
+            Selection::SumMi => score(m, true) < score(best, true),
         }
     }
 
