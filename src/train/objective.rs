@@ -12,8 +12,9 @@
 //! rec_x is the squared error of x for vectors and the token cross-entropy for SMILES; mse_y
 //! sums the targets' squared errors, each times its `target_weights` entry (1 by default). With
 //! `free_bits` > 0 each latent dimension's KL counts as at least that many nats (the cure for
-//! posterior collapse of the SMILES decoder). With `mi_noise_fixed` the main step's MI term
-//! reads the usual sample but trains the mean code alone, not the noise scale log_sigma.
+//! posterior collapse of the SMILES decoder). With `mi_noise_gradient` below 1 the main step's
+//! MI term reads the usual sample but passes only that fraction of its gradient to the noise
+//! scale log_sigma (0: it trains the mean code alone).
 
 use candle_core::{Result, Tensor};
 
@@ -81,13 +82,15 @@ pub fn main_loss<M: Networks>(
             };
             let mut fit = (&rec_x + (weighted * weights.prediction_weight)?)?;
             if let Some((adversary, bijection)) = model.adversary() {
-                let fixed_noise;
+                let noise_sample;
                 let code = if weights.mi_on_mean {
                     &posterior.mu
-                } else if weights.mi_noise_fixed {
-                    let held = Posterior { mu: posterior.mu.clone(), log_sigma: posterior.log_sigma.detach() };
-                    fixed_noise = held.sample(eps)?;
-                    &fixed_noise
+                } else if weights.mi_noise_gradient != 1.0 {
+                    // The same value as log_sigma, with the gradient scaled by the fraction.
+                    let (ls, held) = (&posterior.log_sigma, posterior.log_sigma.detach());
+                    let scaled = (&held + ((ls - &held)? * weights.mi_noise_gradient)?)?;
+                    noise_sample = Posterior { mu: posterior.mu.clone(), log_sigma: scaled }.sample(eps)?;
+                    &noise_sample
                 } else {
                     &z
                 };
@@ -207,6 +210,7 @@ fn scalar(t: &Tensor) -> Result<f64> {
 mod tests {
     use super::*;
     use crate::model::{Architecture, SpiralModel};
+    use crate::train::config::Config;
     use candle_core::{DType, Device};
     use candle_nn::{VarBuilder, VarMap};
 
@@ -238,11 +242,11 @@ mod tests {
         assert_ne!(ir(false, &e1).0, ir(false, &e2).0);
     }
 
-    /// With `mi_noise_fixed` the main step's MI term reads the same sample (same loss), moves
-    /// the mean as before, but no longer moves log_sigma: its gradient there is that of the
-    /// loss without the MI term.
+    /// With `mi_noise_gradient` the main step's MI term reads the same sample (same loss) and
+    /// moves the mean as before, but passes only that fraction of its gradient to log_sigma:
+    /// there the gradient is the one without the MI term plus the fraction of the term's share.
     #[test]
-    fn mi_noise_fixed_keeps_the_mi_term_off_the_noise_scale() {
+    fn mi_noise_gradient_scales_the_mi_term_on_the_noise_scale() {
         let dev = Device::Cpu;
         let vm = VarMap::new();
         let arch = Architecture { hidden: 16, ..Architecture::default() };
@@ -257,14 +261,18 @@ mod tests {
             let read = |name: &str| g.get(&vars[name]).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
             (stats.main, read("log_sigma"), read("encoder.0.weight"))
         };
-        let plain = grads(LossConfig::default());
-        let fixed = grads(LossConfig { mi_noise_fixed: true, ..LossConfig::default() });
+        let with = |f: f64| grads(LossConfig { mi_noise_gradient: f, ..LossConfig::default() });
+        let (plain, fixed, part) = (grads(LossConfig::default()), with(0.0), with(0.3));
         let without = grads(LossConfig { mi_weight: 0.0, ..LossConfig::default() });
-        assert_eq!(plain.0, fixed.0);
+        assert_eq!((plain.0, plain.0), (fixed.0, part.0));
         let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(p, q)| (p - q).abs() <= 1e-4 * (1.0 + p.abs()));
         assert!(close(&fixed.1, &without.1), "{:?} vs {:?}", fixed.1, without.1);
-        assert!(!close(&plain.1, &without.1), "the MI term should move log_sigma without the option");
-        assert!(close(&fixed.2, &plain.2));
+        assert!(!close(&plain.1, &without.1), "the MI term should move log_sigma at 1");
+        let expected: Vec<f32> = without.1.iter().zip(&plain.1).map(|(w, p)| w + 0.3 * (p - w)).collect();
+        assert!(close(&part.1, &expected), "{:?} vs {:?}", part.1, expected);
+        assert!(close(&fixed.2, &plain.2) && close(&part.2, &plain.2));
+        let e = Config::from_toml("[loss]\nmi_noise_gradient = 1.5\n").unwrap_err().to_string();
+        assert!(e.contains("mi_noise_gradient must be between 0 and 1"), "{e}");
     }
 
     /// The mask picks which targets' squared error joins the auxiliary loss, weighted by

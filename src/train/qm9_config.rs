@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{Experiment, LossConfig, ScheduleConfig, parse_toml, read_file};
+use super::config::{Experiment, LossConfig, ScheduleConfig, parse_toml, read_file, upgrade_legacy_keys};
 use crate::data::molecule_set::TARGETS;
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
@@ -251,6 +251,7 @@ impl Qm9Config {
 
     /// Parses and checks TOML text; keys left out take the QM9 defaults.
     pub fn from_toml(text: &str) -> Result<Self> {
+        let text = &*upgrade_legacy_keys(text);
         // First pass: errors (unknown keys, wrong types) with their line numbers.
         parse_toml::<Qm9Config>(text)?;
         // Second pass: the given keys over the QM9 defaults, section by section.
