@@ -1,6 +1,6 @@
 //! Mutual information estimators.
 //!
-//! - [`ksg`]: the Kraskov-Stoegbauer-Grassberger k-nearest-neighbour estimator, used to
+//! - [`ksg`](mod@ksg): the Kraskov-Stoegbauer-Grassberger k-nearest-neighbour estimator, used to
 //!   evaluate how much a latent space knows about a property (Table 1's MI_K).
 //! - [`gaussian`]: the mutual information of two Gaussian vectors from correlation matrices
 //!   (paper Eq. 8-9), the quantity STIB's adversary maximises and its encoder minimises.
