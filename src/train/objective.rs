@@ -82,22 +82,21 @@ pub fn main_loss<M: Networks>(
             };
             let mut fit = (&rec_x + (weighted * weights.prediction_weight)?)?;
             if let Some((adversary, bijection)) = model.adversary() {
-                let noise_sample;
+                // Tensors share their storage, so these clones copy no data.
                 let code = if weights.mi_on_mean {
-                    &posterior.mu
+                    posterior.mu.clone()
                 } else if weights.mi_noise_gradient != 1.0 {
                     // The same value as log_sigma, with the gradient scaled by the fraction.
                     let (ls, held) = (&posterior.log_sigma, posterior.log_sigma.detach());
                     let scaled = (&held + ((ls - &held)? * weights.mi_noise_gradient)?)?;
-                    noise_sample = Posterior { mu: posterior.mu.clone(), log_sigma: scaled }.sample(eps)?;
-                    &noise_sample
+                    Posterior { mu: posterior.mu.clone(), log_sigma: scaled }.sample(eps)?
                 } else {
-                    &z
+                    z.clone()
                 };
                 // The main step never trains the bijection (h(y) is a constant here) and trains
                 // the adversary's first layer only with `reference_split`.
                 let y_tilde = bijection.forward(y)?.detach();
-                let guess = adversary.forward_main_step(&model.z0(code)?, reference_split)?;
+                let guess = adversary.forward_main_step(&model.z0(&code)?, reference_split)?;
                 let ir = gaussian_ir(&guess, &y_tilde, model.kernels())?;
                 stats.ir = scalar(&ir)?;
                 fit = (fit + (ir * weights.mi_weight)?)?;
