@@ -91,6 +91,31 @@ impl Posterior {
         &self.mu + (self.log_sigma.exp()? * eps)?
     }
 
+    /// The posterior with a ceiling on the noise of its first `dims` dimensions: their total
+    /// signal-to-noise ratio, S = sum_j sd_batch(mu_j)^2 / sigma_j^2, is held at least
+    /// 1 / `ratio`^2 by scaling those sigmas down together by sqrt(S) `ratio` where it falls
+    /// short. The ceiling moves with the means (scaling them scales the noise with them) and
+    /// ignores a common scale of the sigmas, but keeps how the noise is shared out, so one
+    /// dimension may still drown in noise while another carries the signal.
+    pub fn with_noise_ceiling(&self, dims: usize, ratio: f64) -> Result<Posterior> {
+        let latent = self.mu.dim(1)?;
+        let head = self.mu.narrow(1, 0, dims)?;
+        let centred = head.broadcast_sub(&head.mean_keepdim(0)?)?;
+        let var = centred.sqr()?.mean_keepdim(0)?;
+        let log_sigma = self.log_sigma.narrow(1, 0, dims)?;
+        let snr2 = var.broadcast_div(&(&log_sigma * 2.0)?.exp()?)?.sum_keepdim(1)?;
+        // log of the factor on the sigmas: min(0, log(sqrt(S) ratio)); the tiny offset keeps a
+        // constant code finite.
+        let shift = (((snr2 + 1e-24)?.log()? * 0.5)? + ratio.ln())?.minimum(0.0)?;
+        let capped = log_sigma.broadcast_add(&shift)?;
+        let log_sigma = if dims < latent {
+            Tensor::cat(&[&capped, &self.log_sigma.narrow(1, dims, latent - dims)?], 1)?
+        } else {
+            capped
+        };
+        Ok(Posterior { mu: self.mu.clone(), log_sigma })
+    }
+
     /// KL(q(z | x) || N(0, I)) per sample, averaged over the batch:
     /// sum_j( -log_sigma_j + (mu_j^2 + sigma_j^2) / 2 - 1/2 ).
     pub fn kl(&self) -> Result<Tensor> {
@@ -136,7 +161,7 @@ impl Posterior {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+    use candle_core::{Device, Var};
 
     fn posterior(mu: &[f64], log_sigma: &[f64], n: usize, d: usize) -> Posterior {
         let dev = Device::Cpu;
@@ -243,5 +268,52 @@ mod tests {
                 assert!((x - y).abs() < 1e-12 * (1.0 + y.abs()), "{x} vs {y}");
             }
         }
+    }
+
+    /// Where the first dimensions' total signal-to-noise ratio falls short of 1 / ratio, their
+    /// sigmas are scaled down together to meet it exactly, in proportion, and the others are
+    /// left alone; above it nothing changes. The ceiling scales with the means, ignores a
+    /// common shift of log_sigma, and passes the gradient of how the noise is shared out.
+    #[test]
+    fn noise_ceiling_holds_the_total_signal_to_noise_ratio_of_the_first_dimensions() {
+        let dev = Device::Cpu;
+        // Three dimensions over four samples; population variances of the first two.
+        let mu = [1.0, 0.0, 3.0, 2.0, 1.0, -1.0, 3.0, 1.0, 1.0, 4.0, 1.0, -3.0];
+        let var = |j: usize| {
+            let c: Vec<f64> = (0..4).map(|i| mu[i * 3 + j]).collect();
+            let m = c.iter().sum::<f64>() / 4.0;
+            c.iter().map(|v| (v - m).powi(2)).sum::<f64>() / 4.0
+        };
+        let m = Var::from_vec(mu.to_vec(), (4, 3), &dev).unwrap();
+        let effective = |mu: &Tensor, ls: [f64; 3], dims: usize, ratio: f64| {
+            let ls = Var::from_vec(ls.to_vec(), 3, &dev).unwrap();
+            let p = Posterior {
+                mu: mu.clone(),
+                log_sigma: ls.as_tensor().unsqueeze(0).unwrap().broadcast_as((4, 3)).unwrap(),
+            };
+            let out = p.with_noise_ceiling(dims, ratio).unwrap().log_sigma;
+            (out.to_vec2::<f64>().unwrap()[0].clone(), out, ls)
+        };
+        let snr2 = |row: &[f64]| var(0) / (2.0 * row[0]).exp() + var(1) / (2.0 * row[1]).exp();
+        // Noise 1 and 0.5 on sds of about 1.1 and 0.43: S is about 2, far below 1 / 0.1^2.
+        let (row, out, ls) = effective(m.as_tensor(), [0.0, 0.5f64.ln(), 0.7], 2, 0.1);
+        assert!((snr2(&row) - 100.0).abs() < 1e-9, "meets the floor exactly: {row:?}");
+        assert!((row[0] - row[1] - 2f64.ln()).abs() < 1e-12, "in proportion: {row:?}");
+        assert_eq!(row[2], 0.7, "outside the first dimensions: unchanged");
+        let (shifted, _, _) = effective(m.as_tensor(), [-1.0, 0.5f64.ln() - 1.0, 0.7], 2, 0.1);
+        assert!((shifted[0] - row[0]).abs() < 1e-12, "a common shift changes nothing: {shifted:?}");
+        // Ten times the means give S about 200: against a floor of 1 / 0.01^2 both bind.
+        let (tight, _, _) = effective(m.as_tensor(), [0.0, 0.5f64.ln(), 0.7], 2, 0.01);
+        let (scaled, _, _) = effective(&(m.as_tensor() * 10.0).unwrap(), [0.0, 0.5f64.ln(), 0.7], 2, 0.01);
+        assert!((scaled[0] - tight[0] - 10f64.ln()).abs() < 1e-9, "scales with the means: {scaled:?} {tight:?}");
+        let (above, _, _) = effective(m.as_tensor(), [-4.0, -5.0, 0.7], 2, 0.1);
+        assert_eq!(above, vec![-4.0, -5.0, 0.7], "above the floor: unchanged");
+        // d(sum of the first two effective log-sigmas) / d log_sigma: each 1 - 2 w_k, with w_k
+        // the dimension's share of S (the two shares sum to 1).
+        let grads = out.narrow(1, 0, 2).unwrap().sum_all().unwrap().backward().unwrap();
+        let g: Vec<f64> = grads.get(&ls).unwrap().to_vec1().unwrap();
+        let w0 = (var(0) / 1.0) / (var(0) + var(1) / 0.25);
+        assert!((g[0] - 4.0 * (1.0 - 2.0 * w0)).abs() < 1e-9 && (g[0] + g[1]).abs() < 1e-9, "{g:?}");
+        assert!(grads.get(&m).is_some(), "the ceiling moves with the means");
     }
 }

@@ -154,6 +154,13 @@ impl Alternating {
     ) -> Result<StepStats> {
         let n = y.dim(0).map_err(internal)?;
         let latent = model.latent_dim();
+        let held;
+        let weights = if weights.z0_noise_ceiling > 0.0 && self.iteration < weights.z0_noise_ceiling_from {
+            held = LossConfig { z0_noise_ceiling: 0.0, ..weights.clone() };
+            &held
+        } else {
+            weights
+        };
         let eps = standard_normal(rng, n, latent, device)?;
         self.set_learning_rate(schedule);
         let (mut loss, mut stats) =

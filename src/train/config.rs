@@ -148,6 +148,18 @@ pub struct LossConfig {
     /// with the paper's split neither 0 (three seeds) nor 0.3 (five) held the game steady
     /// (README, "Table 1, artificial experiment"), so it stays at 1.
     pub mi_noise_gradient: f64,
+    /// A ceiling on Z0's noise: its total signal-to-noise ratio (the sum over Z0's dimensions
+    /// of the batch variance of the mean over the noise variance) is held at least
+    /// 1 / ceiling^2, by scaling Z0's noise down where it falls short
+    /// ([`crate::model::encoder::Posterior::with_noise_ceiling`]); 0, the default and the
+    /// reference, sets none. The decoder and both steps' MI term read the same sample, so past
+    /// the ceiling neither more noise nor a smaller mean lowers the MI term. On the spiral with
+    /// the paper's split it lets y back into Z0's mean (README, "The paper's split hides y
+    /// behind noise"), so it stays off.
+    pub z0_noise_ceiling: f64,
+    /// The iteration from which `z0_noise_ceiling` holds (0: from the start); before it the
+    /// noise is free, as in the reference.
+    pub z0_noise_ceiling_from: u64,
     /// Weight of the prediction error mse_y against the reconstruction error (1, as the
     /// reference).
     pub prediction_weight: f64,
@@ -183,6 +195,8 @@ impl Default for LossConfig {
             free_bits: 0.0,
             mi_on_mean: false,
             mi_noise_gradient: 1.0,
+            z0_noise_ceiling: 0.0,
+            z0_noise_ceiling_from: 0,
             adversary_steps: 1,
             adversary_fresh_batches: false,
             adversary_batch: 0,
@@ -226,6 +240,7 @@ impl LossConfig {
             ("conditional_reconstruction_weight", self.conditional_reconstruction_weight),
             ("pairwise_weight", self.pairwise_weight),
             ("free_bits", self.free_bits),
+            ("z0_noise_ceiling", self.z0_noise_ceiling),
             ("prediction_weight", self.prediction_weight),
         ];
         // A negative weight turns a penalty into a reward (a negative MI weight trains the
@@ -685,6 +700,7 @@ mod tests {
             "conditional_reconstruction_weight",
             "pairwise_weight",
             "free_bits",
+            "z0_noise_ceiling",
             "prediction_weight",
         ];
         for key in weights {

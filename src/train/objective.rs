@@ -14,7 +14,10 @@
 //! `free_bits` > 0 each latent dimension's KL counts as at least that many nats (the cure for
 //! posterior collapse of the SMILES decoder). With `mi_noise_gradient` below 1 the main step's
 //! MI term reads the usual sample but passes only that fraction of its gradient to the noise
-//! scale log_sigma (0: it trains the mean code alone).
+//! scale log_sigma (0: it trains the mean code alone). With `z0_noise_ceiling` > 0 STIB's code
+//! is sampled with Z0's total signal-to-noise ratio (in variances) held at least 1 / ceiling^2
+//! ([`Posterior::with_noise_ceiling`]), in the main step (decoder and MI term alike) and the
+//! adversary step.
 
 use candle_core::{Result, Tensor};
 
@@ -163,11 +166,21 @@ fn encode_and_reconstruct<M: Networks>(
     y: &Tensor,
     eps: &Tensor,
 ) -> Result<(Posterior, Tensor, Tensor, Tensor)> {
-    let posterior = model.encode(x)?;
+    let posterior = noise_ceiling(model, weights, model.encode(x)?)?;
     let z = posterior.sample(eps)?;
     let kl = posterior.kl_free_bits(weights.free_bits)?;
     let rec_x = model.reconstruction_error(&z, x, y)?;
     Ok((posterior, z, kl, rec_x))
+}
+
+/// STIB's posterior with `z0_noise_ceiling` applied to Z0 (see
+/// [`Posterior::with_noise_ceiling`]); other models' and ceiling 0's as it is.
+fn noise_ceiling<M: Networks>(model: &M, weights: &LossConfig, posterior: Posterior) -> Result<Posterior> {
+    if weights.z0_noise_ceiling > 0.0 && model.adversary().is_some() {
+        posterior.with_noise_ceiling(model.z0_dim(), weights.z0_noise_ceiling)
+    } else {
+        Ok(posterior)
+    }
 }
 
 /// The CVAE's and CVIB's weighting: 0.1 KL + lambda 2 rec_x (reference weights).
@@ -192,6 +205,7 @@ pub fn adversary_loss<M: Networks>(
     eps: &Tensor,
 ) -> Result<Option<(Tensor, f64)>> {
     let Some((adversary, bijection)) = model.adversary() else { return Ok(None) };
+    let posterior = noise_ceiling(model, weights, posterior.clone())?;
     let z = if weights.mi_on_mean { posterior.mu.clone() } else { posterior.sample(eps)? };
     let y_tilde = bijection.forward(y)?;
     let ir = gaussian_ir(&adversary.forward(&model.z0(&z)?)?, &y_tilde, model.kernels())?;

@@ -323,11 +323,17 @@ mod tests {
             .fold(0.0, f32::max)
     }
 
-    #[test]
-    fn the_adversary_rate_scale_slows_the_adversary_alone() {
+    /// The default configuration with small networks and batches, for a few quick steps.
+    fn small() -> Config {
         let mut c = Config::default();
         c.model.hidden = 8;
         c.schedule.batch = 64;
+        c
+    }
+
+    #[test]
+    fn the_adversary_rate_scale_slows_the_adversary_alone() {
+        let c = small();
         let mut slow = c.clone();
         slow.schedule.adversary_learning_rate_scale = 0.1;
         let (full, tenth) = (movement(c.clone(), "adversary", 3), movement(slow.clone(), "adversary", 3));
@@ -336,5 +342,26 @@ mod tests {
         // The main step comes first in an iteration, so its first step cannot see the scale.
         let (main_full, main_slow) = (movement(c, "encoder", 1), movement(slow, "encoder", 1));
         assert!(main_full > 0.0 && main_full == main_slow, "the encoder moved {main_full} and {main_slow}");
+    }
+
+    /// `z0_noise_ceiling_from` leaves the iterations before it as without the ceiling (same
+    /// weights, bit for bit); from it on the ceiling changes the training.
+    #[test]
+    fn the_noise_ceiling_takes_hold_from_its_iteration() {
+        let c = small();
+        let mut late = c.clone();
+        late.loss.z0_noise_ceiling = 0.05;
+        late.loss.z0_noise_ceiling_from = 2;
+        let weights = |c: &Config, steps: usize| {
+            let mut t = Trainer::new(c.clone(), Device::Cpu).unwrap();
+            for _ in 0..steps {
+                t.step().unwrap();
+            }
+            let mut w: Vec<_> = t.opt.weights().into_iter().collect();
+            w.sort_by(|a, b| a.0.cmp(&b.0));
+            w.into_iter().flat_map(|(_, w)| w.flatten_all().unwrap().to_vec1::<f32>().unwrap()).collect::<Vec<f32>>()
+        };
+        assert_eq!(weights(&c, 2), weights(&late, 2));
+        assert_ne!(weights(&c, 3), weights(&late, 3));
     }
 }
