@@ -26,7 +26,8 @@ pub struct Adam {
     step: u64,
     /// Learning rate.
     pub lr: f64,
-    beta1: f64,
+    /// beta1 of each parameter, in the order of `params`.
+    beta1: Vec<f64>,
     beta2: f64,
     eps: f64,
     /// Decoupled weight decay (AdamW): theta <- theta (1 - lr wd) before each update of
@@ -56,7 +57,8 @@ impl Adam {
             Moments::Tensors { m: zeros()?, v: zeros()? }
         };
         let decayed = vec![false; params.len()];
-        Ok(Adam { params, moments, step: 0, lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, decayed })
+        let beta1 = vec![0.9; params.len()];
+        Ok(Adam { params, moments, step: 0, lr, beta1, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, decayed })
     }
 
     /// Decoupled weight decay `weight_decay` (AdamW) on the parameters whose names `decays`
@@ -66,9 +68,19 @@ impl Adam {
         self.decayed = self.params.iter().map(|(name, _)| weight_decay > 0.0 && decays(name)).collect();
     }
 
-    /// Sets beta1, the decay of the running mean of the gradient (0.9 by default).
+    /// Sets beta1, the decay of the running mean of the gradient (0.9 by default), of every
+    /// parameter.
     pub fn set_beta1(&mut self, beta1: f64) {
-        self.beta1 = beta1;
+        self.set_beta1_where(beta1, |_| true);
+    }
+
+    /// Sets beta1 of the parameters whose names `takes` accepts; the others keep theirs.
+    pub fn set_beta1_where(&mut self, beta1: f64, takes: impl Fn(&str) -> bool) {
+        for ((name, _), b) in self.params.iter().zip(self.beta1.iter_mut()) {
+            if takes(name) {
+                *b = beta1;
+            }
+        }
     }
 
     /// Number of steps taken.
@@ -108,20 +120,20 @@ impl Adam {
     pub fn step_scaled(&mut self, grads: &GradStore, scale: f64) -> Result<()> {
         self.step += 1;
         let t = self.step as i32;
-        let c1 = 1.0 - self.beta1.powi(t);
         let c2 = 1.0 - self.beta2.powi(t);
-        let coefficients = AdamStep {
-            lr: self.lr,
-            beta1: self.beta1,
-            beta2: self.beta2,
-            eps: self.eps,
-            correction1: c1,
-            correction2: c2,
-            keep: 1.0,
-        };
         for (i, (_, var)) in self.params.iter().enumerate() {
             let Some(g) = grads.get(var.as_tensor()) else { continue };
-            let mut coefficients = coefficients;
+            let beta1 = self.beta1[i];
+            let c1 = 1.0 - beta1.powi(t);
+            let mut coefficients = AdamStep {
+                lr: self.lr,
+                beta1,
+                beta2: self.beta2,
+                eps: self.eps,
+                correction1: c1,
+                correction2: c2,
+                keep: 1.0,
+            };
             if self.decayed[i] {
                 coefficients.keep = 1.0 - self.lr * self.weight_decay;
             }
@@ -133,7 +145,7 @@ impl Adam {
                 Moments::Host { m, v } => adam_update(var.as_tensor(), &g, &mut m[i], &mut v[i], coefficients)?,
                 Moments::Tensors { m, v } => {
                     let g = &g;
-                    let m_new = ((&m[i] * self.beta1)? + (g * (1.0 - self.beta1))?)?;
+                    let m_new = ((&m[i] * beta1)? + (g * (1.0 - beta1))?)?;
                     let v_new = ((&v[i] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
                     let update = ((&m_new / c1)? / ((&v_new / c2)?.sqrt()? + self.eps)?)?;
                     let theta =
@@ -267,5 +279,36 @@ mod tests {
             let light = step_after_settling(1.0, 0.5);
             assert!((14.7..15.1).contains(&light), "{kernels:?}: with beta1 0.5 the spike moved {light}");
         }
+    }
+
+    /// beta1 set for some parameters leaves the others at 0.9, and a negative beta1 (negative
+    /// momentum) amplifies a gradient that flips sign at every step instead of averaging it
+    /// away: the running mean settles at m = c s_t g with c = (1 - b1) / (1 + b1), 3 at -0.5
+    /// against 0.053 at 0.9, and each step moves the weight c learning rates (v settles at
+    /// g^2). Both kernels agree bit for bit.
+    #[test]
+    fn beta1_per_parameter_and_negative_momentum() {
+        let dev = Device::Cpu;
+        let run = |kernels: Kernels| {
+            let a = Var::from_vec(vec![1f32], 1, &dev).unwrap();
+            let b = Var::from_vec(vec![1f32], 1, &dev).unwrap();
+            let mut opt =
+                Adam::new(vec![("enc.w".into(), a.clone()), ("dec.w".into(), b.clone())], 0.01, kernels).unwrap();
+            opt.set_beta1_where(-0.5, |name| name.starts_with("enc"));
+            let mut moves = (0.0, 0.0);
+            for step in 0..400 {
+                let sign = if step % 2 == 0 { 1.0 } else { -1.0 };
+                let loss = ((a.as_tensor() + b.as_tensor()).unwrap() * (2.0 * sign)).unwrap().sum_all().unwrap();
+                let before = (a.as_tensor().to_vec1::<f32>().unwrap()[0], b.as_tensor().to_vec1::<f32>().unwrap()[0]);
+                opt.step(&loss.backward().unwrap()).unwrap();
+                let after = (a.as_tensor().to_vec1::<f32>().unwrap()[0], b.as_tensor().to_vec1::<f32>().unwrap()[0]);
+                moves = (f64::from((after.0 - before.0).abs()) / 0.01, f64::from((after.1 - before.1).abs()) / 0.01);
+            }
+            moves
+        };
+        let (negative, usual) = run(Kernels::Fused);
+        assert!((negative - 3.0).abs() < 0.01, "beta1 -0.5 moved {negative} learning rates");
+        assert!((usual - 0.1 / 1.9).abs() < 0.005, "beta1 0.9 moved {usual} learning rates");
+        assert_eq!(run(Kernels::Plain), (negative, usual));
     }
 }

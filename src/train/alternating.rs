@@ -73,7 +73,10 @@ impl Alternating {
         let (main_vars, adversary_vars) = split_parameters(&varmap, reference_split);
         let lr = schedule.learning_rate;
         let mut main_opt = Adam::new(main_vars, lr, kernels).map_err(internal)?;
-        main_opt.set_beta1(schedule.adam_beta1);
+        let takers = &schedule.adam_beta1_networks;
+        main_opt.set_beta1_where(schedule.adam_beta1, |name| {
+            takers.is_empty() || takers.iter().any(|n| n == network(name))
+        });
         let networks = &schedule.weight_decay_networks;
         main_opt.set_weight_decay(schedule.weight_decay, |name| {
             networks.is_empty() || networks.iter().any(|n| n == network(name))
