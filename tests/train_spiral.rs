@@ -150,6 +150,30 @@ fn weight_decay_shrinks_the_chosen_networks() {
     assert!(e.contains("weight_decay_networks") && e.contains("decoders"), "{e}");
 }
 
+/// `schedule.adam_beta1` with `adam_beta1_networks` reaches the main step's optimiser for the
+/// named networks only: negative momentum in the encoder alone trains to other weights than
+/// the default Adam and than negative momentum in the whole main step, and an unknown network
+/// is refused by name.
+#[test]
+fn adam_beta1_reaches_the_chosen_networks() {
+    let run = |beta1: f64, networks: &[&str]| {
+        let mut config = quick_config(ModelKind::Stib, 40);
+        config.schedule.adam_beta1 = beta1;
+        config.schedule.adam_beta1_networks = networks.iter().map(|n| n.to_string()).collect();
+        let mut t = Trainer::new(config, Device::Cpu).unwrap();
+        t.train(|_| {}).unwrap();
+        t.weights()["encoder.2.weight"].flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    };
+    let (usual, encoder, all) = (run(0.9, &[]), run(-0.5, &["encoder"]), run(-0.5, &[]));
+    assert_eq!(usual, run(0.9, &["encoder"]), "0.9 is the default for every network");
+    assert_ne!(encoder, usual);
+    assert_ne!(encoder, all);
+    let mut config = quick_config(ModelKind::Stib, 40);
+    config.schedule.adam_beta1_networks = vec!["adversary".into()];
+    let e = Trainer::new(config, Device::Cpu).unwrap_err().to_string();
+    assert!(e.contains("adam_beta1_networks") && e.contains("adversary"), "{e}");
+}
+
 /// `schedule.clip_norm` reaches the main step: every step reports its gradient's norm over
 /// lambda; a limit above every norm the run meets changes nothing, one below them all
 /// changes the weights.

@@ -3,6 +3,7 @@
 //!
 //! m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
 //! theta <- theta - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
+//! b1 may differ from one parameter to another, and may be negative (negative momentum).
 //! No weight decay by default (the paper's Adam; candle's AdamW defaults to 0.01); with
 //! `weight_decay` wd > 0, theta <- theta (1 - lr wd) before the update (AdamW).
 //!

@@ -73,14 +73,8 @@ impl Alternating {
         let (main_vars, adversary_vars) = split_parameters(&varmap, reference_split);
         let lr = schedule.learning_rate;
         let mut main_opt = Adam::new(main_vars, lr, kernels).map_err(internal)?;
-        let takers = &schedule.adam_beta1_networks;
-        main_opt.set_beta1_where(schedule.adam_beta1, |name| {
-            takers.is_empty() || takers.iter().any(|n| n == network(name))
-        });
-        let networks = &schedule.weight_decay_networks;
-        main_opt.set_weight_decay(schedule.weight_decay, |name| {
-            networks.is_empty() || networks.iter().any(|n| n == network(name))
-        });
+        main_opt.set_beta1_where(schedule.adam_beta1, in_networks(&schedule.adam_beta1_networks));
+        main_opt.set_weight_decay(schedule.weight_decay, in_networks(&schedule.weight_decay_networks));
         let adversary_opt = if adversary_vars.is_empty() {
             None
         } else {
@@ -357,6 +351,12 @@ fn split_parameters(varmap: &VarMap, reference_split: bool) -> (NamedVars, Named
         let adversarial = matches!(network(name), "adversary" | "bijection");
         !adversarial || (reference_split && name.starts_with("adversary.0."))
     })
+}
+
+/// Whether a parameter belongs to one of `networks` (by their names in a checkpoint); an empty
+/// list takes every parameter.
+fn in_networks(networks: &[String]) -> impl Fn(&str) -> bool + '_ {
+    move |name| networks.is_empty() || networks.iter().any(|n| n == network(name))
 }
 
 /// The network a variable belongs to: its name up to the first dot (`decoder.out.weight` is
