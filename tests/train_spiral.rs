@@ -13,7 +13,7 @@ use stib::eval::evaluate;
 use stib::generate::{self, Z0Sampling};
 use stib::kernels::Kernels;
 use stib::model::ModelKind;
-use stib::train::config::Selection;
+use stib::train::config::{ScheduleConfig, Selection};
 use stib::train::{Config, Trainer, load_run};
 
 fn quick_config(kind: ModelKind, iterations: u64) -> Config {
@@ -124,19 +124,38 @@ fn fused_kernels_train_like_the_plain_ops() {
     }
 }
 
+/// The weights after 40 iterations of a short STIB run whose schedule `edit` changes.
+fn short_stib_weights(edit: impl FnOnce(&mut ScheduleConfig)) -> HashMap<String, Tensor> {
+    let mut config = quick_config(ModelKind::Stib, 40);
+    edit(&mut config.schedule);
+    let mut t = Trainer::new(config, Device::Cpu).unwrap();
+    t.train(|_| {}).unwrap();
+    t.weights()
+}
+
+/// The error of a short STIB run whose schedule `edit` changes (it must be refused).
+fn short_stib_error(edit: impl FnOnce(&mut ScheduleConfig)) -> String {
+    let mut config = quick_config(ModelKind::Stib, 40);
+    edit(&mut config.schedule);
+    Trainer::new(config, Device::Cpu).unwrap_err().to_string()
+}
+
+/// A list of network names, as a configuration holds them.
+fn networks(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
 /// `schedule.weight_decay` reaches the main step's optimiser: the same run with decay ends
 /// with smaller encoder and decoder weights, and with `weight_decay_networks = ["decoder"]`
 /// only the decoder's shrink.
 #[test]
 fn weight_decay_shrinks_the_chosen_networks() {
-    let run = |weight_decay: f64, networks: &[&str]| {
-        let mut config = quick_config(ModelKind::Stib, 40);
-        config.schedule.weight_decay = weight_decay;
-        config.schedule.weight_decay_networks = networks.iter().map(|n| n.to_string()).collect();
-        let mut t = Trainer::new(config, Device::Cpu).unwrap();
-        t.train(|_| {}).unwrap();
-        let w = t.weights();
-        let sum = |t: &candle_core::Tensor| t.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+    let run = |weight_decay: f64, names: &[&str]| {
+        let w = short_stib_weights(|s| {
+            s.weight_decay = weight_decay;
+            s.weight_decay_networks = networks(names);
+        });
+        let sum = |t: &Tensor| t.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
         let norm = |part: &str| w.iter().filter(|(n, _)| n.starts_with(part)).map(|(_, t)| sum(t)).sum::<f32>();
         (norm("encoder."), norm("decoder."))
     };
@@ -144,9 +163,7 @@ fn weight_decay_shrinks_the_chosen_networks() {
     eprintln!("squared norms (encoder, decoder): plain {plain:?}, all decay {all:?}, decoder decay {decoder:?}");
     assert!(all.0 < 0.9 * plain.0 && all.1 < 0.9 * plain.1);
     assert!(decoder.1 < 0.9 * plain.1 && decoder.0 > 0.95 * plain.0);
-    let mut config = quick_config(ModelKind::Stib, 40);
-    config.schedule.weight_decay_networks = vec!["decoders".into()];
-    let e = Trainer::new(config, Device::Cpu).unwrap_err().to_string();
+    let e = short_stib_error(|s| s.weight_decay_networks = networks(&["decoders"]));
     assert!(e.contains("weight_decay_networks") && e.contains("decoders"), "{e}");
 }
 
@@ -156,21 +173,18 @@ fn weight_decay_shrinks_the_chosen_networks() {
 /// is refused by name.
 #[test]
 fn adam_beta1_reaches_the_chosen_networks() {
-    let run = |beta1: f64, networks: &[&str]| {
-        let mut config = quick_config(ModelKind::Stib, 40);
-        config.schedule.adam_beta1 = beta1;
-        config.schedule.adam_beta1_networks = networks.iter().map(|n| n.to_string()).collect();
-        let mut t = Trainer::new(config, Device::Cpu).unwrap();
-        t.train(|_| {}).unwrap();
-        t.weights()["encoder.2.weight"].flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    let run = |beta1: f64, names: &[&str]| {
+        let w = short_stib_weights(|s| {
+            s.adam_beta1 = beta1;
+            s.adam_beta1_networks = networks(names);
+        });
+        w["encoder.2.weight"].flatten_all().unwrap().to_vec1::<f32>().unwrap()
     };
     let (usual, encoder, all) = (run(0.9, &[]), run(-0.5, &["encoder"]), run(-0.5, &[]));
     assert_eq!(usual, run(0.9, &["encoder"]), "0.9 is the default for every network");
     assert_ne!(encoder, usual);
     assert_ne!(encoder, all);
-    let mut config = quick_config(ModelKind::Stib, 40);
-    config.schedule.adam_beta1_networks = vec!["adversary".into()];
-    let e = Trainer::new(config, Device::Cpu).unwrap_err().to_string();
+    let e = short_stib_error(|s| s.adam_beta1_networks = networks(&["adversary"]));
     assert!(e.contains("adam_beta1_networks") && e.contains("adversary"), "{e}");
 }
 
