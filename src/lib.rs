@@ -14,7 +14,8 @@
 //! - [`mi`]: mutual information estimators: KSG (evaluation) and Gaussian (paper Eq. 8-9).
 //! - [`model`]: encoder, decoder, predictor, adversary, bijection; the five models, as MLPs
 //!   (artificial experiment) and over SMILES (QM9 experiment).
-//! - [`train`]: configuration, objectives (Eq. 6-7), the alternating loop, checkpoints.
+//! - [`train`]: configuration, objectives (Eq. 6-7), the alternating loop, the refit of the
+//!   decoder and predictor on the mean code after it, checkpoints.
 //! - [`eval`]: the Table 1 metrics and Figures 4 and 5.
 //! - [`generate`]: new inputs with a reference's property: fix Z1, sample Z0 (Figure 6).
 //! - [`kernels`]: fused CPU kernels for training (layers, MI term, Adam) and their checks

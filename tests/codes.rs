@@ -25,7 +25,7 @@ fn spiral_codes_give_back_the_table_1_mi() {
     write_spiral_csv(&test, 300, 5);
     let (run, test) = (dir.path().join("run"), test.to_str().unwrap());
     let run_s = run.to_str().unwrap();
-    let out = stib(&["train", "--iterations", "30", "--out", run_s, "--test", test]);
+    let out = stib(&["train", "--iterations", "30", "--refit-iterations", "10", "--out", run_s, "--test", test]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let eval = json(&stib(&["eval", "--run", run_s, "--test", test, "--json"]));
     let out = stib(&["encode", "--run", run_s, "--test", test]);

@@ -144,7 +144,7 @@ fn generation_needs_a_split_model_and_a_point() {
 
     // A STIB run generates: one row per sample, each with t = 2 x0 + x1.
     let run = dir.path().join("stib");
-    let out = stib(&["train", "--iterations", "5", "--out", run.to_str().unwrap()]);
+    let out = stib(&["train", "--iterations", "5", "--refit-iterations", "5", "--out", run.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     let out = stib(&["generate", "--run", run.to_str().unwrap(), "--x", "-1.5,2", "--n", "50", "--json"]);
     assert!(out.status.success(), "{}", text(&out));

@@ -291,6 +291,103 @@ fn resumes_exactly(fresh: bool, ema: f64) {
     assert!(!seconds.is_empty() && seconds.iter().all(|s| *s > 0.0), "{history}");
 }
 
+/// The weights of the networks named `prefix*` (encoder, adversary, ...), flattened in name order.
+fn weights_of(w: &HashMap<String, Tensor>, prefix: &str) -> Vec<f32> {
+    let mut names: Vec<_> = w.keys().filter(|n| n.starts_with(prefix)).collect();
+    names.sort();
+    assert!(!names.is_empty(), "no weight named {prefix}*");
+    names.iter().flat_map(|n| w[*n].flatten_all().unwrap().to_vec1::<f32>().unwrap()).collect()
+}
+
+/// The refit starts from the best checkpoint, trains the decoder and predictor on the mean
+/// code, and leaves the encoder, its noise, the adversary and the bijection as they were: the
+/// validation MI is the best checkpoint's to the bit, while the reconstruction from the mean
+/// code, blurred by the noise the decoder was trained on, gets better.
+#[test]
+fn the_refit_fits_decoder_and_predictor_to_the_mean_code_and_leaves_z0_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain_dir, refit_dir) = (dir.path().join("plain"), dir.path().join("refit"));
+    let mut config = quick_config(ModelKind::Stib, 600);
+    config.validation.every = 100;
+    let mut plain = Trainer::new(config.clone(), Device::Cpu).unwrap().with_run_dir(&plain_dir).unwrap();
+    plain.train(|_| {}).unwrap();
+    let (before, before_at) = plain.best().unwrap();
+
+    config.refit.iterations = 300;
+    let mut refit = Trainer::new(config, Device::Cpu).unwrap().with_run_dir(&refit_dir).unwrap();
+    refit.train(|_| {}).unwrap();
+    let (after, after_at) = refit.best().unwrap();
+    eprintln!("best before the refit (iteration {before_at}): {before:?}\nafter (iteration {after_at}): {after:?}");
+    assert!(after_at > 600, "no refit checkpoint beat the best one, {before_at}");
+    assert_eq!(after.mi_bits, before.mi_bits);
+    assert!(after.mae_x < 0.8 * before.mae_x, "MAE(X) {} before the refit, {} after", before.mae_x, after.mae_x);
+
+    let started = load_run(&plain_dir, "best", Device::Cpu).unwrap().weights();
+    let (end, best) = (refit.weights(), load_run(&refit_dir, "best", Device::Cpu).unwrap().weights());
+    for fixed in ["encoder", "log_sigma", "adversary", "bijection"] {
+        assert_eq!(weights_of(&end, fixed), weights_of(&started, fixed), "{fixed} moved in the refit");
+        assert_eq!(weights_of(&best, fixed), weights_of(&started, fixed), "{fixed}");
+    }
+    for fitted in ["decoder", "predictor"] {
+        assert_ne!(weights_of(&end, fitted), weights_of(&started, fitted), "{fitted} was not refitted");
+    }
+    // The schedule's best stays as the checkpoint `trained`, and the test-set report gives
+    // both: the same MI, a better MAE(X) after the refit.
+    let trained = load_run(&refit_dir, "trained", Device::Cpu).unwrap();
+    assert_eq!(trained.iteration, before_at);
+    for prefix in ["encoder", "decoder", "predictor"] {
+        assert_eq!(weights_of(&trained.weights(), prefix), weights_of(&started, prefix), "{prefix}");
+    }
+    let out = stib(&["eval", "--run", refit_dir.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let before = &report["before_refit"];
+    assert_eq!(before["iteration"].as_u64(), Some(before_at));
+    assert_eq!(before["mi_bits"].as_f64(), report["mi_bits"].as_f64());
+    assert!(report["mae_x"].as_f64().unwrap() < before["mae_x"].as_f64().unwrap(), "{report}");
+}
+
+/// A run killed at the end of its schedule (the refit not begun: it starts from the best
+/// checkpoint on disk, not the last) or in the middle of its refit resumes as if never
+/// stopped. The refit's rate is held constant so that a shorter refit stops on the same path.
+#[test]
+fn a_run_resumes_through_its_refit() {
+    for stopped_in_refit in [0, 10] {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("straight"), dir.path().join("resumed"));
+        let mut config = quick_config(ModelKind::Stib, 40);
+        config.validation.every = 10;
+        config.validation.size = 100;
+        config.refit.iterations = 20;
+        config.refit.learning_rate_final = 0.0;
+        // A fast rate, and the rule of both MAEs, keep the best checkpoint before the end of
+        // the schedule, so that the refit's start from it is seen.
+        config.schedule.learning_rate = 0.03;
+        config.validation.selection = Selection::Both;
+        let mut straight = Trainer::new(config.clone(), Device::Cpu).unwrap().with_run_dir(&a).unwrap();
+        straight.train(|_| {}).unwrap();
+
+        // What a killed run leaves: its checkpoints up to the stop, and its configuration.
+        let mut shorter = config.clone();
+        shorter.refit.iterations = stopped_in_refit;
+        Trainer::new(shorter, Device::Cpu).unwrap().with_run_dir(&b).unwrap().train(|_| {}).unwrap();
+        std::fs::write(b.join("config.toml"), config.to_toml()).unwrap();
+        let mut resumed = Trainer::resume(&b, None, Device::Cpu).unwrap();
+        assert_eq!(resumed.iteration, 40 + stopped_in_refit);
+        if stopped_in_refit == 0 {
+            assert!(load_run(&b, "best", Device::Cpu).unwrap().iteration < 40, "the best checkpoint is the last");
+        }
+        resumed.train(|_| {}).unwrap();
+
+        let (wa, wb) = (straight.weights(), resumed.weights());
+        for (name, ta) in &wa {
+            let diff = (ta - &wb[name]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff < 1e-5, "stopped {stopped_in_refit} into the refit: {name} differs by {diff}");
+        }
+        assert_eq!(straight.best().map(|b| b.1), resumed.best().map(|b| b.1));
+    }
+}
+
 #[test]
 fn bad_configurations_are_named_with_file_and_line() {
     let (_d, f) = temp_file("unknown.toml", "seed = 1\n[schedule]\nbatchsize = 8\n");
@@ -325,6 +422,17 @@ fn bad_configurations_are_named_with_file_and_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--iterations"), "{err}");
+    // QM9 runs have no refit, and a resumed run keeps the refit it was started with.
+    let qm9 = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/qm9/stib.toml");
+    for (args, says) in [
+        (vec!["--config", qm9], "QM9 runs have no refit"),
+        (vec!["--resume", "--iterations", "10"], "a resumed run keeps its own"),
+    ] {
+        let out = stib(&[&["train", "--refit-iterations", "5", "--out", "/tmp/never-written"], &args[..]].concat());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
     assert!(!std::path::Path::new("/tmp/never-written").exists());
 }
 
@@ -444,7 +552,8 @@ fn reproduce_writes_table_1_with_the_reference_split_row_and_guards_its_runs() {
     let (runs, out) = (dir.path().join("runs"), dir.path().join("results"));
     let reproduce_into = |configs: &str, runs: &Path, out: &Path, extra: &[&str]| {
         let (test, runs, out) = (test.to_str().unwrap(), runs.to_str().unwrap(), out.to_str().unwrap());
-        let mut args = vec!["reproduce", "spiral", "--iterations", "20", "--configs", configs, "--test", test];
+        let mut args = vec!["reproduce", "spiral", "--iterations", "20", "--refit-iterations", "20"];
+        args.extend(["--configs", configs, "--test", test]);
         args.extend(["--runs", runs, "--out", out]);
         args.extend(extra);
         stib(&args)
@@ -466,6 +575,11 @@ fn reproduce_writes_table_1_with_the_reference_split_row_and_guards_its_runs() {
     // The variant is the STIB model with the reference split, next to STIB's paper numbers.
     let config = std::fs::read_to_string(runs.join("spiral-stib-reference-split/config.toml")).unwrap();
     assert!(config.contains("reference_split = true") && config.contains("kind = \"stib\""), "{config}");
+    // STIB's refit is cut to 20 iterations too, and the baselines get none.
+    let stib_config = Config::from_file(&runs.join("spiral-stib/config.toml")).unwrap();
+    assert_eq!((stib_config.schedule.iterations, stib_config.refit.iterations), (20, 20));
+    assert!(runs.join("spiral-stib/trained.json").exists());
+    assert_eq!(Config::from_file(&runs.join("spiral-vae/config.toml")).unwrap().refit.iterations, 0);
     assert!(rows[5].contains("(0.04)") && rows[5].contains("(0.25)"), "{}", rows[5]);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("table1.json")).unwrap()).unwrap();

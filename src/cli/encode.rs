@@ -26,8 +26,9 @@ pub struct EncodeArgs {
     /// Where the CSV goes (default: RUN/codes.csv).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Which checkpoint: best or last.
-    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
+    /// Which checkpoint: best, last, or (spiral runs with a refit) trained, the best before the
+    /// refit.
+    #[arg(long, default_value = "best", value_parser = ["best", "last", "trained"])]
     pub checkpoint: String,
     /// Spiral runs: the samples to encode (default: $STIB_DATA_DIR/spiral_test.csv).
     #[arg(long)]

@@ -46,8 +46,9 @@ pub struct GenerateArgs {
     /// QM9 runs: keep molecules of this formula (default: each reference's own).
     #[arg(long)]
     pub formula: Option<String>,
-    /// Which checkpoint: best or last.
-    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
+    /// Which checkpoint: best, last, or (spiral runs with a refit) trained, the best before the
+    /// refit.
+    #[arg(long, default_value = "best", value_parser = ["best", "last", "trained"])]
     pub checkpoint: String,
     /// QM9 runs: the data file, when it has moved since training.
     #[arg(long)]

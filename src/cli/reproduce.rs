@@ -11,7 +11,7 @@ use indicatif::MultiProgress;
 
 use super::device::device;
 use super::qm9::warn_unused_auxiliary;
-use super::train::progress_bar;
+use super::train::{default_config, progress_bar};
 use crate::data::spiral;
 use crate::error::{Error, Result};
 use crate::eval::evaluate;
@@ -53,6 +53,9 @@ pub struct ReproduceArgs {
     /// Override every model's number of iterations.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub iterations: Option<u64>,
+    /// Override the refit's number of iterations of the spiral models that have one (STIB).
+    #[arg(long)]
+    pub refit_iterations: Option<u64>,
     /// Where the table goes (default `results/<experiment>`).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -154,6 +157,9 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     };
     let configs = args.configs.clone().unwrap_or_else(|| PathBuf::from("experiments").join(name));
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(name));
+    if args.experiment == Experiment::Qm9 && args.refit_iterations.is_some() {
+        return Err(Error::invalid("--refit-iterations: the QM9 models have no refit"));
+    }
     match args.experiment {
         Experiment::Spiral => spiral(args, &configs, &out),
         Experiment::Qm9 => qm9(args, &configs, &out),
@@ -261,10 +267,17 @@ fn spiral(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
     let (mut tasks, mut reused) = (Vec::new(), Vec::new());
     for (name, kind, label) in &plan {
         let file = configs.join(format!("{name}.toml"));
-        let mut config = if file.exists() { Config::from_file(&file)? } else { Config::default() };
+        let mut config = match (file.exists(), kind) {
+            (true, _) => Config::from_file(&file)?,
+            (false, ModelKind::Stib) => default_config()?,
+            (false, _) => Config::default(),
+        };
         config.model.kind = *kind;
         if let Some(n) = args.iterations {
             config.schedule.iterations = n;
+        }
+        if let (Some(n), true) = (args.refit_iterations, config.refit.iterations > 0) {
+            config.refit.iterations = n;
         }
         let dir = args.runs.join(format!("spiral-{name}"));
         let last = load_run(&dir, "last", dev.clone()).ok();
@@ -273,10 +286,10 @@ fn spiral(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
         }
         let resume = dir.join("last.json").exists();
         let done = last.map_or(0, |t| t.iteration);
-        if done >= config.schedule.iterations {
+        if done >= config.total_iterations() {
             reused.push(dir);
         } else {
-            let iterations = config.schedule.iterations;
+            let iterations = config.total_iterations();
             let label = label.unwrap_or(kind.label()).to_string();
             tasks.push(Task { label, dir, config, resume, done, iterations });
         }
@@ -285,7 +298,7 @@ fn spiral(args: &ReproduceArgs, configs: &Path, out: &Path) -> Result<()> {
     train_all(&tasks, args.jobs, |task, position| {
         let dev = device()?;
         let mut trainer = if task.resume {
-            Trainer::resume(&task.dir, Some(task.iterations), dev)?
+            Trainer::resume(&task.dir, Some(task.config.schedule.iterations), dev)?
         } else {
             Trainer::new(task.config.clone(), dev)?.with_run_dir(&task.dir)?
         };

@@ -13,6 +13,7 @@ use crate::eval::{Metrics, evaluate};
 use crate::train::checkpoint::write_atomic;
 use crate::train::config::{Experiment, differing_sections};
 use crate::train::qm9_config::Qm9Config;
+use crate::train::trainer::{BEST, TRAINED};
 use crate::train::{Config, Event, Trainer, load_run};
 
 /// Arguments of `stib train`.
@@ -31,6 +32,10 @@ pub struct TrainArgs {
     /// Override the configured number of iterations.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub iterations: Option<u64>,
+    /// Override the configured number of refit iterations (spiral; 0: no refit), for quick
+    /// looks together with --iterations. A resumed run keeps its own.
+    #[arg(long)]
+    pub refit_iterations: Option<u64>,
     /// Override the configured seed.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -58,8 +63,9 @@ pub struct EvalArgs {
     /// QM9 runs: the data file, when it has moved since training.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Which checkpoint: best or last.
-    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
+    /// Which checkpoint: best, last, or (spiral runs with a refit) trained, the best before the
+    /// refit.
+    #[arg(long, default_value = "best", value_parser = ["best", "last", "trained"])]
     pub checkpoint: String,
     /// Print one JSON object instead of a table.
     #[arg(long)]
@@ -143,6 +149,13 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         _ => false,
     };
     check_data_arguments(qm9, args.data.as_deref(), args.test.as_deref())?;
+    if args.refit_iterations.is_some() && (qm9 || args.resume) {
+        return Err(Error::invalid(if qm9 {
+            "--refit-iterations: QM9 runs have no refit"
+        } else {
+            "--refit-iterations sets the refit of a new run; a resumed run keeps its own"
+        }));
+    }
     if qm9 {
         return super::qm9::train(args);
     }
@@ -156,10 +169,13 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     } else {
         let mut config = match &args.config {
             Some(p) => Config::from_file(p)?,
-            None => Config::default(),
+            None => default_config()?,
         };
         if let Some(n) = args.iterations {
             config.schedule.iterations = n;
+        }
+        if let Some(n) = args.refit_iterations {
+            config.refit.iterations = n;
         }
         if let Some(s) = args.seed {
             config.seed = s;
@@ -174,11 +190,15 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         Trainer::new(config, dev)?.with_run_dir(&out)?
     };
     let out = args.out.clone().unwrap_or_else(|| default_run_dir(&trainer.config));
-    let total = trainer.config.schedule.iterations;
+    let total = trainer.config.total_iterations();
+    let refit = match trainer.config.refit.iterations {
+        0 => String::new(),
+        n => format!(" and {n} refit iterations"),
+    };
     eprintln!(
-        "training {} for {} iterations (batch {}) on {} into {}",
+        "training {} for {} iterations{refit} (batch {}) on {} into {}",
         trainer.model.kind.label(),
-        total,
+        trainer.config.schedule.iterations,
         trainer.config.schedule.batch,
         describe(trainer.device()),
         out.display()
@@ -221,6 +241,16 @@ pub fn progress_bar(total: u64, position: u64) -> ProgressBar {
     bar
 }
 
+/// The configuration `stib train` runs without `--config`, and `stib reproduce spiral` for
+/// STIB when its folder of configurations has no `stib.toml`: `experiments/spiral/stib.toml`,
+/// built in.
+pub const DEFAULT_CONFIG: &str = include_str!("../../experiments/spiral/stib.toml");
+
+/// [`DEFAULT_CONFIG`], parsed.
+pub fn default_config() -> Result<Config> {
+    Config::from_toml(DEFAULT_CONFIG)
+}
+
 /// `runs/spiral-<kind>`.
 pub fn default_run_dir(config: &Config) -> PathBuf {
     let kind = serde_json::to_value(config.model.kind).ok().and_then(|v| v.as_str().map(String::from));
@@ -233,7 +263,7 @@ fn report(args: &EvalArgs, figures: bool) -> Result<()> {
     let trainer = load_run(&args.run, &args.checkpoint, dev.clone())?;
     let (test, source) = spiral::test_set(args.test.as_deref())?;
     let metrics = evaluate(&trainer.model, &test, &dev, true)?;
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "model": trainer.model.kind.label(),
         "checkpoint": args.checkpoint,
         "iteration": trainer.iteration,
@@ -242,11 +272,25 @@ fn report(args: &EvalArgs, figures: bool) -> Result<()> {
         "mae_y": metrics.mae_y,
         "mi_bits": metrics.mi_bits,
     });
+    // After a refit, the best checkpoint before it too, as the alternating optimisation left it.
+    let before_refit = if args.checkpoint == BEST && args.run.join(format!("{TRAINED}.json")).exists() {
+        let trained = load_run(&args.run, TRAINED, dev.clone())?;
+        let m = evaluate(&trained.model, &test, &dev, true)?;
+        json["before_refit"] = serde_json::json!({
+            "iteration": trained.iteration, "mae_x": m.mae_x, "mae_y": m.mae_y, "mi_bits": m.mi_bits,
+        });
+        Some((trained.iteration, m))
+    } else {
+        None
+    };
     write_atomic(&args.run.join("metrics.json"), format!("{json:#}\n").as_bytes())?;
     if args.json {
         println!("{json}");
     } else {
         print_table(trainer.model.kind.label(), trainer.iteration, &source, &metrics);
+        if let Some((iteration, m)) = before_refit {
+            print_row(&format!("{}, before the refit", trainer.model.kind.label()), iteration, &m);
+        }
     }
     if figures {
         let files = spiral_figures(&trainer.model, &test, &dev, &args.run)?;
@@ -258,10 +302,14 @@ fn report(args: &EvalArgs, figures: bool) -> Result<()> {
 }
 
 fn print_table(label: &str, iteration: u64, source: &str, m: &Metrics) {
-    let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |x| format!("{x:.p$}"));
     println!("test set: {source}");
     println!("| model | iteration | MAE(X) | MAE(Y) | MI(Z0;Y) bits |");
     println!("|---|---|---|---|---|");
+    print_row(label, iteration, m);
+}
+
+fn print_row(label: &str, iteration: u64, m: &Metrics) {
+    let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |x| format!("{x:.p$}"));
     println!("| {label} | {iteration} | {:.3} | {} | {} |", m.mae_x, opt(m.mae_y, 3), opt(m.mi_bits, 2));
 }
 

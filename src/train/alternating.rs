@@ -298,6 +298,11 @@ impl Alternating {
         Ok(())
     }
 
+    /// The parameters of `networks` (by their names in a checkpoint), in name order.
+    pub fn parameters_of(&self, networks: &[&str]) -> NamedVars {
+        sorted_vars(&self.varmap).into_iter().filter(|(name, _)| networks.contains(&network(name))).collect()
+    }
+
     /// Number of scalar parameters.
     pub fn parameter_count(&self) -> usize {
         sorted_vars(&self.varmap).iter().map(|(_, v)| v.elem_count()).sum()

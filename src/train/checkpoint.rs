@@ -30,6 +30,9 @@ pub struct CheckpointState<M = Metrics> {
     pub main_steps: u64,
     /// Steps taken by the adversary optimiser.
     pub adversary_steps: u64,
+    /// Steps taken by the refit's optimiser (0 before the refit, and in runs without one).
+    #[serde(default)]
+    pub refit_steps: u64,
     /// Validation metrics of the best checkpoint so far.
     pub best: Option<M>,
     /// Iteration of the best checkpoint so far.

@@ -56,6 +56,41 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     /// Validation and checkpoint selection.
     pub validation: ValidationConfig,
+    /// The refit after training: the decoder and predictor fitted to the noise-free code.
+    pub refit: RefitConfig,
+}
+
+/// The refit ([`super::refit`]): after the schedule's iterations, the best checkpoint's
+/// decoder and predictor are trained on the mean code z = mu, the one Table 1 reads, with the
+/// encoder held fixed, so that Z0 and its MI with y stay as trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RefitConfig {
+    /// Refit iterations after the schedule's (0, the paper's setup and the default: none).
+    /// Each draws a fresh batch of `schedule.batch` samples.
+    pub iterations: u64,
+    /// Adam's learning rate at the refit's first iteration (a fresh optimiser, beta1 0.9).
+    pub learning_rate: f64,
+    /// Learning rate at the refit's last iteration, reached by exponential decay; 0 keeps the
+    /// rate constant.
+    pub learning_rate_final: f64,
+}
+
+impl RefitConfig {
+    /// The learning rate of refit iteration `k` (0-based).
+    pub fn learning_rate_at(&self, k: u64) -> f64 {
+        if self.learning_rate_final <= 0.0 || self.iterations == 0 {
+            return self.learning_rate;
+        }
+        let progress = k as f64 / self.iterations as f64;
+        self.learning_rate * (self.learning_rate_final / self.learning_rate).powf(progress)
+    }
+}
+
+impl Default for RefitConfig {
+    fn default() -> Self {
+        RefitConfig { iterations: 0, learning_rate: 1e-3, learning_rate_final: 1e-4 }
+    }
 }
 
 /// Model choice and sizes.
@@ -500,6 +535,11 @@ impl Config {
         toml::to_string(self).unwrap_or_default()
     }
 
+    /// Iterations of the whole run: the schedule's, then the refit's.
+    pub fn total_iterations(&self) -> u64 {
+        self.schedule.iterations + self.refit.iterations
+    }
+
     /// Rejects values that cannot train.
     pub fn check(&self) -> Result<()> {
         let s = &self.schedule;
@@ -525,6 +565,17 @@ impl Config {
         self.loss.check_target_weights(a.y_dim)?;
         if self.validation.every == 0 || self.validation.size < 21 {
             return bad("validation.every must be at least 1 and validation.size at least 21 (KSG with k = 20)");
+        }
+        let r = &self.refit;
+        if !(r.learning_rate > 0.0 && r.learning_rate.is_finite()) {
+            return bad("refit.learning_rate must be positive");
+        }
+        if r.learning_rate_final < 0.0 || !r.learning_rate_final.is_finite() {
+            return bad("refit.learning_rate_final must be 0 (constant rate) or positive");
+        }
+        if r.iterations > 0 && s.ema_decay > 0.0 {
+            return bad("refit.iterations and schedule.ema_decay cannot both be on: the refit trains the best \
+                 checkpoint's weights, and a weight average would stand in for them");
         }
         if self.validation.selection == Selection::SumMi && !self.validation.mi {
             return bad("validation.selection = \"sum-mi\" (the default) adds the validation MI, so it needs \
@@ -621,6 +672,7 @@ mod tests {
         assert_eq!((c.loss.mi_weight, c.loss.adversary_scale, c.loss.bijection_weight), (400.0, 3000.0, 0.01));
         assert_eq!((c.model.hidden, c.model.depth, c.model.z0_dim, c.model.z1_dim), (256, 2, 2, 1));
         assert_eq!(c.schedule.learning_rate_at(100_000), 1e-4);
+        assert_eq!(c.refit.iterations, 0, "the reference has no refit");
     }
 
     #[test]
@@ -697,6 +749,26 @@ mod tests {
             assert!(e.contains("clip_norm"), "{bad}: {e}");
         }
         assert_eq!(Config::from_toml("[schedule]\nclip_norm = 5.0\n").unwrap().schedule.clip_norm, 5.0);
+    }
+
+    /// The refit's rates are checked, it cannot share a run with a weight average, and its
+    /// rate decays from the first to the last refit iteration.
+    #[test]
+    fn refit_configurations_are_checked() {
+        for (key, bad) in [("learning_rate", "0.0"), ("learning_rate", "nan"), ("learning_rate_final", "-1e-4")] {
+            let e = Config::from_toml(&format!("[refit]\niterations = 100\n{key} = {bad}\n")).unwrap_err();
+            assert!(e.to_string().contains(&format!("refit.{key} must be")), "{key} {bad}: {e}");
+        }
+        let e = Config::from_toml("[refit]\niterations = 100\n[schedule]\nema_decay = 0.99\n").unwrap_err();
+        assert!(e.to_string().contains("refit.iterations and schedule.ema_decay"), "{e}");
+        let e = Config::from_toml("[refit]\nsteps = 100\n").unwrap_err();
+        assert!(e.to_string().contains("steps"), "{e}");
+        let c = Config::from_toml("[refit]\niterations = 100\n").unwrap();
+        assert_eq!(c.total_iterations(), c.schedule.iterations + 100);
+        let r = &c.refit;
+        assert_eq!(r.learning_rate_at(0), r.learning_rate);
+        assert!((r.learning_rate_at(50) - (r.learning_rate * r.learning_rate_final).sqrt()).abs() < 1e-12);
+        assert!((r.learning_rate_at(100) - r.learning_rate_final).abs() < 1e-15);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Training: configuration, the Adam optimiser, the weights' moving average, the two
-//! objectives, the alternating loop and checkpoints.
+//! objectives, the alternating loop, the refit after it and checkpoints.
 
 pub mod adam;
 pub mod alternating;
@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod objective;
 pub mod qm9_config;
+pub mod refit;
 pub mod smiles_trainer;
 pub mod trainer;
 

@@ -77,13 +77,9 @@ pub fn main_loss<M: Networks>(
         }
         ModelKind::Vae | ModelKind::StibNoAdversary | ModelKind::Stib => {
             let y_hat = model.predict(&z)?.ok_or_else(|| candle_core::Error::Msg("no predictor".into()))?;
-            let mse_y = sum_squared_error(&y_hat, y)?;
-            stats.mse_y = scalar(&mse_y)?;
-            let weighted = match target_scales(weights, y)? {
-                Some(s) => sum_squared_error(&y_hat.broadcast_mul(&s)?, &y.broadcast_mul(&s)?)?,
-                None => mse_y,
-            };
-            let mut fit = (&rec_x + (weighted * weights.prediction_weight)?)?;
+            let (weighted, mse_y) = prediction_error(weights, &y_hat, y)?;
+            stats.mse_y = mse_y;
+            let mut fit = (&rec_x + weighted)?;
             if let Some((adversary, bijection)) = model.adversary() {
                 // Tensors share their storage, so these clones copy no data.
                 let code = if weights.mi_on_mean {
@@ -143,6 +139,18 @@ pub fn auxiliary_loss<M: Networks>(
         _ => (rec_x, 0.0),
     };
     Ok(((kl + (fit * lambda)?)?, rec_value, mse_value))
+}
+
+/// The prediction's term of the fit, w_y times the squared error of `y_hat` with each target
+/// weighted by its `target_weights` entry, and the plain squared error's value (`mse_y`).
+pub(super) fn prediction_error(weights: &LossConfig, y_hat: &Tensor, y: &Tensor) -> Result<(Tensor, f64)> {
+    let mse_y = sum_squared_error(y_hat, y)?;
+    let value = scalar(&mse_y)?;
+    let weighted = match target_scales(weights, y)? {
+        Some(s) => sum_squared_error(&y_hat.broadcast_mul(&s)?, &y.broadcast_mul(&s)?)?,
+        None => mse_y,
+    };
+    Ok(((weighted * weights.prediction_weight)?, value))
 }
 
 /// The square roots of `loss.target_weights` as a (1, targets) row of `y`'s type, which
@@ -215,7 +223,7 @@ pub fn adversary_loss<M: Networks>(
     Ok(Some((loss, ir_value)))
 }
 
-fn scalar(t: &Tensor) -> Result<f64> {
+pub(super) fn scalar(t: &Tensor) -> Result<f64> {
     t.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()
 }
 

@@ -346,6 +346,7 @@ impl SmilesTrainer {
             rng: self.rng.clone(),
             main_steps,
             adversary_steps,
+            refit_steps: 0,
             best: self.best.map(|b| b.0),
             best_iteration: self.best.map(|b| b.1),
             metrics: Some(metrics),

@@ -1,6 +1,8 @@
 //! The training loop: one iteration is a main step, then (STIB only) an adversary step, on the
 //! same fresh batch from the data process (paper Eq. 6-7). Validation on a separate set every
-//! few hundred iterations keeps the best checkpoint and writes a resumable one.
+//! few hundred iterations keeps the best checkpoint and writes a resumable one. With
+//! `[refit] iterations`, the schedule's iterations are followed by the refit ([`super::refit`]),
+//! which starts from the best checkpoint and is validated and checkpointed the same way.
 //!
 //! Every random draw (initial weights, batches, noise) comes from one seeded ChaCha8 stream,
 //! saved in the checkpoint, so a resumed run continues exactly as if never stopped.
@@ -17,6 +19,7 @@ use super::alternating::{Alternating, internal, var_builder};
 use super::checkpoint::{self, CheckpointState};
 use super::config::{Config, Selection};
 use super::objective::StepStats;
+use super::refit::{REFIT_NETWORKS, Refit};
 use crate::data::spiral::{self, SpiralSample};
 use crate::error::{Error, Result};
 use crate::eval::metrics::{Metrics, evaluate, to_tensor};
@@ -26,6 +29,9 @@ use crate::model::SpiralModel;
 pub const LAST: &str = "last";
 /// Name of the best checkpoint.
 pub const BEST: &str = "best";
+/// Name of the best checkpoint of the schedule, kept when a refit follows it (the refit's
+/// checkpoints may then take the name `best`).
+pub const TRAINED: &str = "trained";
 
 /// What the loop reports to its caller (progress bars, logs); `M` is the experiment's
 /// validation metrics.
@@ -68,6 +74,11 @@ pub struct Trainer {
     validation: SpiralSample,
     device: Device,
     dir: Option<PathBuf>,
+    /// The refit's optimiser, once the refit has begun.
+    refit: Option<Refit>,
+    /// A copy of the best checkpoint's weights, which the refit starts from (kept only when
+    /// the run has a refit and it has not begun).
+    best_weights: Option<HashMap<String, Tensor>>,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -102,6 +113,8 @@ impl Trainer {
             validation,
             device,
             dir: None,
+            refit: None,
+            best_weights: None,
         })
     }
 
@@ -127,6 +140,16 @@ impl Trainer {
         trainer.set_position(state.iteration, state.lambda);
         trainer.best = state.best;
         trainer.best_iteration = state.best_iteration;
+        if trainer.config.refit.iterations > 0 {
+            if state.iteration > trainer.config.schedule.iterations {
+                trainer.begin_refit()?;
+                if let Some(refit) = trainer.refit.as_mut() {
+                    refit.restore(&tensors, state.refit_steps)?;
+                }
+            } else if dir.join(format!("{BEST}.json")).exists() {
+                trainer.best_weights = Some(checkpoint::load::<Metrics>(dir, BEST, &device)?.1);
+            }
+        }
         Ok(trainer)
     }
 
@@ -171,6 +194,54 @@ impl Trainer {
         Ok(stats)
     }
 
+    /// One refit iteration ([`super::refit`]) on a fresh batch; the first sets the model to the
+    /// best checkpoint's weights and starts the refit's optimiser.
+    pub fn refit_step(&mut self) -> Result<StepStats> {
+        if self.refit.is_none() {
+            if let Some(best) = self.best_weights.take() {
+                self.opt.load_weights(&best)?;
+            }
+            self.save_trained()?;
+            self.begin_refit()?;
+        }
+        let batch = spiral::sample(&mut self.rng, self.config.schedule.batch);
+        let x = to_tensor(&batch.x, &self.device).map_err(internal)?;
+        let y = to_tensor(&batch.y, &self.device).map_err(internal)?;
+        let refit = self.refit.as_mut().ok_or_else(|| Error::Internal("the refit did not begin".into()))?;
+        let stats = refit.step(&self.model, &self.config.loss, &x, &y)?;
+        self.iteration += 1;
+        self.opt.iteration = self.iteration;
+        Ok(stats)
+    }
+
+    /// Writes the weights the refit starts from, the schedule's best, as the checkpoint
+    /// [`TRAINED`], so that the model as the alternating optimisation left it can still be
+    /// evaluated (`stib eval --checkpoint trained`).
+    fn save_trained(&self) -> Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let (main_steps, adversary_steps) = self.opt.steps();
+        let state = CheckpointState {
+            tensors: String::new(),
+            iteration: self.best_iteration.unwrap_or(self.iteration),
+            lambda: self.lambda,
+            rng: self.rng.clone(),
+            main_steps,
+            adversary_steps,
+            refit_steps: 0,
+            best: self.best,
+            best_iteration: self.best_iteration,
+            metrics: self.best,
+        };
+        checkpoint::save(dir, TRAINED, &self.opt.weights(), state)
+    }
+
+    /// Starts the refit's optimiser over the decoder and predictor as they are.
+    fn begin_refit(&mut self) -> Result<()> {
+        let vars = self.opt.parameters_of(&REFIT_NETWORKS);
+        self.refit = Some(Refit::new(vars, &self.config.refit, self.config.model.kernels)?);
+        Ok(())
+    }
+
     /// Metrics on the validation set, MI_K(Z0; Y) included unless `validation.mi` is off.
     pub fn validate(&self) -> Result<Metrics> {
         evaluate(&self.model, &self.validation, &self.device, self.config.validation.mi)
@@ -179,17 +250,21 @@ impl Trainer {
     /// Trains until the configured number of iterations, validating and checkpointing on the
     /// way, and reports each step and validation to `on_event`.
     pub fn train(&mut self, mut on_event: impl FnMut(Event)) -> Result<()> {
-        let total = self.config.schedule.iterations;
+        let (schedule, total) = (self.config.schedule.iterations, self.config.total_iterations());
         let started = std::time::Instant::now();
         while self.iteration < total {
-            let stats = self.step()?;
+            let stats = if self.iteration < schedule { self.step()? } else { self.refit_step()? };
             on_event(Event::Step { iteration: self.iteration, lambda: self.lambda, stats });
-            if self.iteration.is_multiple_of(self.config.validation.every) || self.iteration == total {
+            let end = self.iteration == schedule || self.iteration == total;
+            if self.iteration.is_multiple_of(self.config.validation.every) || end {
                 let metrics = self.opt.with_evaluation_weights(|| self.validate())?;
                 let best = self.is_better(&metrics);
                 if best {
                     self.best = Some(metrics);
                     self.best_iteration = Some(self.iteration);
+                    if self.config.refit.iterations > 0 && self.refit.is_none() {
+                        self.best_weights = Some(deep_copy(&self.opt.evaluation_weights())?);
+                    }
                 }
                 self.checkpoint(best, metrics)?;
                 self.log_validation(&stats, &metrics, best, started.elapsed().as_secs_f64())?;
@@ -241,6 +316,7 @@ impl Trainer {
             rng: self.rng.clone(),
             main_steps,
             adversary_steps,
+            refit_steps: self.refit.as_ref().map_or(0, Refit::steps),
             best: self.best,
             best_iteration: self.best_iteration,
             metrics: Some(metrics),
@@ -248,8 +324,18 @@ impl Trainer {
         if best {
             checkpoint::save(dir, BEST, &self.opt.evaluation_weights(), state.clone())?;
         }
-        checkpoint::save(dir, LAST, &self.opt.state()?, state)
+        let mut tensors = self.opt.state()?;
+        if let Some(refit) = &self.refit {
+            tensors.extend(refit.state()?);
+        }
+        checkpoint::save(dir, LAST, &tensors, state)
     }
+}
+
+/// Tensors with storage of their own (a variable's tensor shares the variable's, which the
+/// optimiser updates in place).
+fn deep_copy(tensors: &HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
+    tensors.iter().map(|(n, t)| Ok((n.clone(), t.copy().map_err(internal)?))).collect()
 }
 
 /// Loads a trained model from a run folder for evaluation: its configuration and the `which`
