@@ -301,8 +301,9 @@ fn weights_of(w: &HashMap<String, Tensor>, prefix: &str) -> Vec<f32> {
 
 /// The refit starts from the best checkpoint, trains the decoder and predictor on the mean
 /// code, and leaves the encoder, its noise, the adversary and the bijection as they were: the
-/// validation MI is the best checkpoint's to the bit, while the reconstruction from the mean
-/// code, blurred by the noise the decoder was trained on, gets better.
+/// test-set MI is the best checkpoint's to the bit (validation in the refit reuses it), while
+/// the reconstruction from the mean code, blurred by the noise the decoder was trained on,
+/// gets better.
 #[test]
 fn the_refit_fits_decoder_and_predictor_to_the_mean_code_and_leaves_z0_alone() {
     let dir = tempfile::tempdir().unwrap();

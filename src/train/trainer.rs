@@ -247,6 +247,18 @@ impl Trainer {
         evaluate(&self.model, &self.validation, &self.device, self.config.validation.mi)
     }
 
+    /// The validation of [`Trainer::train`]: [`Trainer::validate`] on the weights a model is
+    /// judged by; in the refit, which leaves the encoder as it was at the best checkpoint, the
+    /// MI is that checkpoint's instead of a new KSG estimate of the same codes.
+    fn validate_now(&self) -> Result<Metrics> {
+        if self.refit.is_none() {
+            return self.opt.with_evaluation_weights(|| self.validate());
+        }
+        let mut metrics = evaluate(&self.model, &self.validation, &self.device, false)?;
+        metrics.mi_bits = self.best.and_then(|b| b.mi_bits);
+        Ok(metrics)
+    }
+
     /// Trains until the configured number of iterations, validating and checkpointing on the
     /// way, and reports each step and validation to `on_event`.
     pub fn train(&mut self, mut on_event: impl FnMut(Event)) -> Result<()> {
@@ -257,7 +269,7 @@ impl Trainer {
             on_event(Event::Step { iteration: self.iteration, lambda: self.lambda, stats });
             let end = self.iteration == schedule || self.iteration == total;
             if self.iteration.is_multiple_of(self.config.validation.every) || end {
-                let metrics = self.opt.with_evaluation_weights(|| self.validate())?;
+                let metrics = self.validate_now()?;
                 let best = self.is_better(&metrics);
                 if best {
                     self.best = Some(metrics);
