@@ -387,6 +387,14 @@ fn a_run_resumes_through_its_refit() {
         }
         assert_eq!(straight.best().map(|b| b.1), resumed.best().map(|b| b.1));
     }
+    // Once the refit has begun, the schedule it followed cannot grow.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = quick_config(ModelKind::Stib, 20);
+    config.refit.iterations = 10;
+    Trainer::new(config, Device::Cpu).unwrap().with_run_dir(dir.path()).unwrap().train(|_| {}).unwrap();
+    let e = Trainer::resume(dir.path(), Some(40), Device::Cpu).unwrap_err().to_string();
+    assert!(e.contains("the refit of this run began after the 20 iterations of its schedule"), "{e}");
+    assert_eq!(Trainer::resume(dir.path(), Some(20), Device::Cpu).unwrap().iteration, 30);
 }
 
 #[test]

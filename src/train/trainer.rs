@@ -127,14 +127,22 @@ impl Trainer {
     }
 
     /// Resumes the run in `dir` from its last checkpoint (`iterations` overrides the
-    /// configured length, to extend a run).
+    /// configured length, to extend a run, unless the run's refit has begun).
     pub fn resume(dir: &Path, iterations: Option<u64>, device: Device) -> Result<Self> {
         let mut config = Config::from_file(&dir.join("config.toml"))?;
+        let (state, tensors) = checkpoint::load::<Metrics>(dir, LAST, &device)?;
         if let Some(n) = iterations {
+            let schedule = config.schedule.iterations;
+            if config.refit.iterations > 0 && state.iteration > schedule && n != schedule {
+                return Err(Error::invalid(format!(
+                    "{}: the refit of this run began after the {schedule} iterations of its schedule, so \
+                     --iterations cannot change them",
+                    dir.display()
+                )));
+            }
             config.schedule.iterations = n;
         }
         let mut trainer = Trainer::new(config, device.clone())?.with_run_dir(dir)?;
-        let (state, tensors) = checkpoint::load::<Metrics>(dir, LAST, &device)?;
         trainer.opt.restore(&tensors, state.main_steps, state.adversary_steps)?;
         trainer.rng = state.rng;
         trainer.set_position(state.iteration, state.lambda);
