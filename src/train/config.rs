@@ -79,11 +79,7 @@ pub struct RefitConfig {
 impl RefitConfig {
     /// The learning rate of refit iteration `k` (0-based).
     pub fn learning_rate_at(&self, k: u64) -> f64 {
-        if self.learning_rate_final <= 0.0 || self.iterations == 0 {
-            return self.learning_rate;
-        }
-        let progress = k as f64 / self.iterations as f64;
-        self.learning_rate * (self.learning_rate_final / self.learning_rate).powf(progress)
+        decayed_rate(self.learning_rate, self.learning_rate_final, k, self.iterations)
     }
 }
 
@@ -433,12 +429,17 @@ impl ScheduleConfig {
 
     /// The learning rate for iteration `it` (0-based).
     pub fn learning_rate_at(&self, it: u64) -> f64 {
-        if self.learning_rate_final <= 0.0 || self.iterations == 0 {
-            return self.learning_rate;
-        }
-        let progress = it as f64 / self.iterations as f64;
-        self.learning_rate * (self.learning_rate_final / self.learning_rate).powf(progress)
+        decayed_rate(self.learning_rate, self.learning_rate_final, it, self.iterations)
     }
+}
+
+/// A learning rate decaying exponentially from `start` at step 0 to `end` at step `steps`, at
+/// step `k`; `end` = 0 (or no steps) keeps `start`.
+fn decayed_rate(start: f64, end: f64, k: u64, steps: u64) -> f64 {
+    if end <= 0.0 || steps == 0 {
+        return start;
+    }
+    start * (end / start).powf(k as f64 / steps as f64)
 }
 
 /// The default is a fast schedule: 12,000 iterations instead of the reference's 150,000 (whose

@@ -131,9 +131,10 @@ impl Trainer {
     pub fn resume(dir: &Path, iterations: Option<u64>, device: Device) -> Result<Self> {
         let mut config = Config::from_file(&dir.join("config.toml"))?;
         let (state, tensors) = checkpoint::load::<Metrics>(dir, LAST, &device)?;
+        let schedule = config.schedule.iterations;
+        let refitting = config.refit.iterations > 0 && state.iteration > schedule;
         if let Some(n) = iterations {
-            let schedule = config.schedule.iterations;
-            if config.refit.iterations > 0 && state.iteration > schedule && n != schedule {
+            if refitting && n != schedule {
                 return Err(Error::invalid(format!(
                     "{}: the refit of this run began after the {schedule} iterations of its schedule, so \
                      --iterations cannot change them",
@@ -148,15 +149,13 @@ impl Trainer {
         trainer.set_position(state.iteration, state.lambda);
         trainer.best = state.best;
         trainer.best_iteration = state.best_iteration;
-        if trainer.config.refit.iterations > 0 {
-            if state.iteration > trainer.config.schedule.iterations {
-                trainer.begin_refit()?;
-                if let Some(refit) = trainer.refit.as_mut() {
-                    refit.restore(&tensors, state.refit_steps)?;
-                }
-            } else if dir.join(format!("{BEST}.json")).exists() {
-                trainer.best_weights = Some(checkpoint::load::<Metrics>(dir, BEST, &device)?.1);
+        if refitting {
+            trainer.begin_refit()?;
+            if let Some(refit) = trainer.refit.as_mut() {
+                refit.restore(&tensors, state.refit_steps)?;
             }
+        } else if trainer.config.refit.iterations > 0 && dir.join(format!("{BEST}.json")).exists() {
+            trainer.best_weights = Some(checkpoint::load::<Metrics>(dir, BEST, &device)?.1);
         }
         Ok(trainer)
     }
@@ -181,21 +180,22 @@ impl Trainer {
         self.best.zip(self.best_iteration)
     }
 
+    /// `n` fresh samples from the data process, as x and y tensors.
+    fn fresh_batch(&mut self, n: usize) -> Result<(Tensor, Tensor)> {
+        let batch = spiral::sample(&mut self.rng, n);
+        let x = to_tensor(&batch.x, &self.device).map_err(internal)?;
+        Ok((x, to_tensor(&batch.y, &self.device).map_err(internal)?))
+    }
+
     /// One iteration: a fresh batch, the main step, then the adversary step.
     pub fn step(&mut self) -> Result<StepStats> {
         let n = self.config.schedule.batch;
-        let batch = spiral::sample(&mut self.rng, n);
-        let x = to_tensor(&batch.x, &self.device).map_err(internal)?;
-        let y = to_tensor(&batch.y, &self.device).map_err(internal)?;
+        let (x, y) = self.fresh_batch(n)?;
+        let loss = &self.config.loss;
+        let fresh = if loss.adversary_fresh_batches && self.opt.has_adversary() { loss.adversary_steps } else { 0 };
+        let adversary_n = loss.adversary_batch_or(n);
+        let adversary_batches = (0..fresh).map(|_| self.fresh_batch(adversary_n)).collect::<Result<Vec<_>>>()?;
         let c = &self.config;
-        let fresh = if c.loss.adversary_fresh_batches && self.opt.has_adversary() { c.loss.adversary_steps } else { 0 };
-        let adversary_n = c.loss.adversary_batch_or(n);
-        let mut adversary_batches = Vec::with_capacity(fresh);
-        for _ in 0..fresh {
-            let b = spiral::sample(&mut self.rng, adversary_n);
-            let pair = (to_tensor(&b.x, &self.device), to_tensor(&b.y, &self.device));
-            adversary_batches.push((pair.0.map_err(internal)?, pair.1.map_err(internal)?));
-        }
         let (x, y, rng, dev) = (&x, &y, &mut self.rng, &self.device);
         let stats = self.opt.iterate(&self.model, &c.loss, &c.schedule, x, y, &adversary_batches, None, rng, dev)?;
         (self.iteration, self.lambda) = (self.opt.iteration, self.opt.lambda);
@@ -212,9 +212,7 @@ impl Trainer {
             self.save_trained()?;
             self.begin_refit()?;
         }
-        let batch = spiral::sample(&mut self.rng, self.config.schedule.batch);
-        let x = to_tensor(&batch.x, &self.device).map_err(internal)?;
-        let y = to_tensor(&batch.y, &self.device).map_err(internal)?;
+        let (x, y) = self.fresh_batch(self.config.schedule.batch)?;
         let refit = self.refit.as_mut().ok_or_else(|| Error::Internal("the refit did not begin".into()))?;
         let stats = refit.step(&self.model, &self.config.loss, &x, &y)?;
         self.iteration += 1;
@@ -227,19 +225,7 @@ impl Trainer {
     /// evaluated (`stib eval --checkpoint trained`).
     fn save_trained(&self) -> Result<()> {
         let Some(dir) = &self.dir else { return Ok(()) };
-        let (main_steps, adversary_steps) = self.opt.steps();
-        let state = CheckpointState {
-            tensors: String::new(),
-            iteration: self.best_iteration.unwrap_or(self.iteration),
-            lambda: self.lambda,
-            rng: self.rng.clone(),
-            main_steps,
-            adversary_steps,
-            refit_steps: 0,
-            best: self.best,
-            best_iteration: self.best_iteration,
-            metrics: self.best,
-        };
+        let state = self.sidecar(self.best_iteration.unwrap_or(self.iteration), self.best);
         checkpoint::save(dir, TRAINED, &self.opt.weights(), state)
     }
 
@@ -328,19 +314,7 @@ impl Trainer {
     /// Writes the resumable checkpoint (and the best one when `best`).
     pub fn checkpoint(&self, best: bool, metrics: Metrics) -> Result<()> {
         let Some(dir) = &self.dir else { return Ok(()) };
-        let (main_steps, adversary_steps) = self.opt.steps();
-        let state = CheckpointState {
-            tensors: String::new(),
-            iteration: self.iteration,
-            lambda: self.lambda,
-            rng: self.rng.clone(),
-            main_steps,
-            adversary_steps,
-            refit_steps: self.refit.as_ref().map_or(0, Refit::steps),
-            best: self.best,
-            best_iteration: self.best_iteration,
-            metrics: Some(metrics),
-        };
+        let state = self.sidecar(self.iteration, Some(metrics));
         if best {
             checkpoint::save(dir, BEST, &self.opt.evaluation_weights(), state.clone())?;
         }
@@ -349,6 +323,25 @@ impl Trainer {
             tensors.extend(refit.state()?);
         }
         checkpoint::save(dir, LAST, &tensors, state)
+    }
+}
+
+impl Trainer {
+    /// A checkpoint's sidecar: the run's state now, labelled with `iteration` and `metrics`.
+    fn sidecar(&self, iteration: u64, metrics: Option<Metrics>) -> CheckpointState {
+        let (main_steps, adversary_steps) = self.opt.steps();
+        CheckpointState {
+            tensors: String::new(),
+            iteration,
+            lambda: self.lambda,
+            rng: self.rng.clone(),
+            main_steps,
+            adversary_steps,
+            refit_steps: self.refit.as_ref().map_or(0, Refit::steps),
+            best: self.best,
+            best_iteration: self.best_iteration,
+            metrics,
+        }
     }
 }
 
