@@ -80,3 +80,24 @@ fn impossible_k() {
     assert_user_error(&["mi", p, "--x", "u", "--y", "v", "--k", "3"], &["k = 3", "3"]);
     assert_user_error(&["mi", p, "--x", "u", "--y", "v", "--k", "0"], &["k must be at least 1"]);
 }
+
+/// The probe, a fresh adversary fitted on the even rows and read on the odd ones, finds what x
+/// holds about t = 2 x0 + x1 + 0.1 N(0, 1) (0.5 log2(1 + var(2 x0 + x1) / 0.01) = 5.70 bits)
+/// and next to nothing between two independent columns; with too few rows it says so.
+#[test]
+fn the_probe_finds_dependence_that_is_there_and_none_that_is_not() {
+    let probe = |x: &str, y: &str| -> f64 {
+        let args = ["mi", "--n", "4000", "--x", x, "--y", y, "--probe", "--probe-steps", "600", "--json"];
+        let out = stib(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["probe_mi"].as_f64().unwrap()
+    };
+    let dependent = probe("x0,x1", "t");
+    let independent = probe("x0", "x1");
+    assert!((5.2..6.0).contains(&dependent), "{dependent}");
+    assert!(independent.abs() < 0.02, "{independent}");
+    let rows: String = (0..30).map(|i| format!("{i},{}\n", (i * 7) % 30)).collect();
+    let (_d, f) = temp_file("few.csv", &format!("u,v\n{rows}"));
+    assert_user_error(&["mi", f.to_str().unwrap(), "--x", "u", "--y", "v", "--k", "3", "--probe"], &["at least 20"]);
+}

@@ -8,6 +8,7 @@ use rand::SeedableRng;
 use crate::data::spiral;
 use crate::data::table::{ColumnSpec, read_columns};
 use crate::error::Result;
+use crate::eval::probe::{ProbeOptions, probe_mi};
 use crate::mi::{KsgOptions, Ties, gaussian_mi, ksg_with};
 
 /// Unit of the result.
@@ -63,6 +64,15 @@ pub struct MiArgs {
     /// Also print the Gaussian (correlation-matrix) mutual information.
     #[arg(long)]
     pub gaussian: bool,
+    /// Also train the probe, a fresh adversary and bijection (`stib::eval::probe`), on the
+    /// even rows and print the Gaussian MI it finds on the odd rows: the dependence that
+    /// learned features of X and Y show, at any scale a network can learn, where the KSG
+    /// estimate reads it only at the scale of its k neighbours.
+    #[arg(long)]
+    pub probe: bool,
+    /// Adam steps of the probe.
+    #[arg(long, default_value_t = ProbeOptions::default().steps)]
+    pub probe_steps: usize,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -123,6 +133,14 @@ pub fn run(args: &MiArgs) -> Result<()> {
     } else {
         None
     };
+    let probe = if args.probe {
+        let (even, odd) = (ndarray::s![0..;2, ..], ndarray::s![1..;2, ..]);
+        let options = ProbeOptions { steps: args.probe_steps, seed: args.seed, ..ProbeOptions::default() };
+        let bits = probe_mi(x.slice(even), y.slice(even), x.slice(odd), y.slice(odd), &options)?;
+        Some(if args.base == Base::Two { bits } else { bits * std::f64::consts::LN_2 })
+    } else {
+        None
+    };
     if args.json {
         let mut obj = serde_json::json!({
             "source": source, "x": args.x, "y": args.y, "n": est.n, "k": est.k,
@@ -131,6 +149,9 @@ pub fn run(args: &MiArgs) -> Result<()> {
         if let Some(g) = gaussian {
             obj["gaussian_mi"] = serde_json::json!(g);
         }
+        if let Some(p) = probe {
+            obj["probe_mi"] = serde_json::json!(p);
+        }
         println!("{obj}");
     } else {
         println!("source:   {source}");
@@ -138,6 +159,9 @@ pub fn run(args: &MiArgs) -> Result<()> {
         println!("MI_KSG:   {value:.9} {unit}");
         if let Some(g) = gaussian {
             println!("MI_gauss: {g:.9} {unit}");
+        }
+        if let Some(p) = probe {
+            println!("MI_probe: {p:.9} {unit}   (fit on the even rows, read on the odd)");
         }
         if est.jittered {
             println!("note:     more than k samples coincided; seeded noise of 1e-10 x sd broke the ties");

@@ -308,6 +308,12 @@ impl Trainer {
             Selection::Both => m.mae_x <= best.mae_x && y_ok(|a, b| a <= b),
             Selection::Sum => score(m, false) < score(best, false),
             Selection::SumMi => score(m, true) < score(best, true),
+            // The refit fits the decoder to the mean code, so before it MAE(X) is left out.
+            Selection::YMi if self.refit.is_none() => {
+                let y_mi = |m: &Metrics| m.mae_y.unwrap_or(0.0) + m.mi_bits.unwrap_or(0.0);
+                y_mi(m) < y_mi(best)
+            }
+            Selection::YMi => score(m, true) < score(best, true),
         }
     }
 
@@ -397,6 +403,34 @@ mod tests {
         assert!(t.is_better(&less_mi));
         assert!(!t.is_better(&Metrics { mi_bits: Some(0.295), ..less_mi }));
         c.validation.selection = Selection::SumMi;
+        c.validation.mi = false;
+        assert!(c.check().unwrap_err().to_string().contains("validation.mi"));
+    }
+
+    /// `y-mi` ranks the schedule's checkpoints by MAE(Y) + MI alone, and the refit's by all
+    /// three cells; a configuration cannot ask for it without a refit and the MI.
+    #[test]
+    fn y_mi_selection_leaves_mae_x_to_the_refit() {
+        let mut c = Config::default();
+        c.model.hidden = 8;
+        c.validation.size = 200;
+        c.refit.iterations = 10;
+        c.validation.selection = Selection::YMi;
+        let kept = Metrics { mae_x: 0.03, mae_y: Some(0.45), mi_bits: Some(0.30) };
+        let blurred = Metrics { mae_x: 1.40, mae_y: Some(0.46), mi_bits: Some(0.25) };
+        let mut t = Trainer::new(c.clone(), Device::Cpu).unwrap();
+        t.best = Some(kept);
+        assert!(t.is_better(&blurred), "before the refit MAE(X) does not count");
+        assert!(!t.is_better(&Metrics { mae_y: Some(0.51), ..blurred }));
+        t.best = Some(blurred);
+        t.begin_refit().unwrap();
+        let refitted = Metrics { mae_x: 0.05, mae_y: Some(0.47), mi_bits: Some(0.25) };
+        assert!(t.is_better(&refitted), "in the refit MAE(X) counts again");
+        t.best = Some(refitted);
+        assert!(!t.is_better(&Metrics { mae_x: 0.08, mae_y: Some(0.46), ..refitted }));
+        c.refit.iterations = 0;
+        assert!(c.check().unwrap_err().to_string().contains("refit.iterations"));
+        c.refit.iterations = 10;
         c.validation.mi = false;
         assert!(c.check().unwrap_err().to_string().contains("validation.mi"));
     }
