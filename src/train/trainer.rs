@@ -299,21 +299,20 @@ impl Trainer {
             (Some(a), Some(b)) => cmp(a, b),
             _ => true,
         };
-        // MAE(X) + MAE(Y), plus the MI in bits when `with_mi`.
-        let score = |m: &Metrics, with_mi: bool| {
-            m.mae_x + m.mae_y.unwrap_or(0.0) + if with_mi { m.mi_bits.unwrap_or(0.0) } else { 0.0 }
+        // MAE(X) when `with_x`, plus MAE(Y), plus the MI in bits when `with_mi` (in this order, so
+        // that the sums are those of the rules before `y-mi`).
+        let score = |m: &Metrics, with_x: bool, with_mi: bool| {
+            let part = |on: bool, v: f64| if on { v } else { 0.0 };
+            part(with_x, m.mae_x) + m.mae_y.unwrap_or(0.0) + part(with_mi, m.mi_bits.unwrap_or(0.0))
         };
+        let better = |with_x: bool, with_mi: bool| score(m, with_x, with_mi) < score(best, with_x, with_mi);
         match self.config.validation.selection {
             Selection::Last => true,
             Selection::Both => m.mae_x <= best.mae_x && y_ok(|a, b| a <= b),
-            Selection::Sum => score(m, false) < score(best, false),
-            Selection::SumMi => score(m, true) < score(best, true),
+            Selection::Sum => better(true, false),
+            Selection::SumMi => better(true, true),
             // The refit fits the decoder to the mean code, so before it MAE(X) is left out.
-            Selection::YMi if self.refit.is_none() => {
-                let y_mi = |m: &Metrics| m.mae_y.unwrap_or(0.0) + m.mi_bits.unwrap_or(0.0);
-                y_mi(m) < y_mi(best)
-            }
-            Selection::YMi => score(m, true) < score(best, true),
+            Selection::YMi => better(self.refit.is_some(), true),
         }
     }
 
@@ -330,9 +329,7 @@ impl Trainer {
         }
         checkpoint::save(dir, LAST, &tensors, state)
     }
-}
 
-impl Trainer {
     /// A checkpoint's sidecar: the run's state now, labelled with `iteration` and `metrics`.
     fn sidecar(&self, iteration: u64, metrics: Option<Metrics>) -> CheckpointState {
         let (main_steps, adversary_steps) = self.opt.steps();
